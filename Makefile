@@ -1,0 +1,36 @@
+# Every target works from a fresh clone: .venv is created and filled on first use.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: demo test lint typecheck check bench readme clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## the offline planner on the bundled example (no API key needed)
+	rm -rf demo && mkdir -p demo && cp -r fixtures/workspaces/health-check demo/ && chmod -R u+w demo
+	$(PY) -m agent run --workspace demo/health-check --backend offline
+	$(PY) -m agent validate --workspace demo/health-check
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check agent tests benchmarks
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+check: lint typecheck test  ## what CI runs
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+readme: $(STAMP)  ## regenerate the policy table in README.md from the rule registry
+	$(PY) -m tests.readme_tables --write
+
+clean:
+	rm -rf .venv demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

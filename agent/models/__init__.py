@@ -1,0 +1,79 @@
+"""The one seam to a model: send a Messages API request body, get a parsed response.
+
+Backends (``anthropic``, ``replay``, ``offline``) sit side by side behind ``Model``.
+Only ``agent.models.anthropic`` imports the ``anthropic`` SDK, and only when chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agent.errors import ModelError
+
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(*(getattr(self, f) + getattr(other, f) for f in USAGE_FIELDS))
+
+    def to_dict(self) -> dict[str, int]:
+        return {f: getattr(self, f) for f in USAGE_FIELDS}
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> Usage:
+        raw = raw if isinstance(raw, dict) else {}
+        return cls(*(v if isinstance(v := raw.get(f), int) else 0 for f in USAGE_FIELDS))
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    input: Any
+
+
+@dataclass(frozen=True)
+class ModelResponse:
+    """A Messages API response. ``content`` keeps the blocks exactly as received,
+    so thinking blocks (and their signatures) go back to the API unchanged."""
+
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    usage: Usage = field(default_factory=Usage)
+    requests: int = 1
+
+    @classmethod
+    def from_wire(cls, body: Any, *, requests: int = 1) -> ModelResponse:
+        if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+            raise ModelError("the model's response has no content list (not a Messages API response)")
+        blocks = [b for b in body["content"] if isinstance(b, dict) and isinstance(b.get("type"), str)]
+        stop = body.get("stop_reason")
+        return cls(blocks, stop if isinstance(stop, str) else None, Usage.from_wire(body.get("usage")), requests)
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [
+            ToolCall(str(b.get("id", "")), str(b.get("name", "")), b.get("input"))
+            for b in self.content
+            if b["type"] == "tool_use"
+        ]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(str(b.get("text", "")) for b in self.content if b["type"] == "text").strip()
+
+
+class Model(Protocol):
+    """Anything that answers a Messages API request body."""
+
+    name: str
+
+    def send(self, request: dict[str, Any]) -> ModelResponse: ...

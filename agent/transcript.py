@@ -1,0 +1,37 @@
+"""The audit trail of one model run: request, responses, validation results, usage and outcome."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Transcript:
+    backend: str
+    model: str
+    started: datetime
+    request: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def save(self, folder: Path, outcome: dict[str, Any]) -> Path:
+        """Write ``run_<ts>.json`` (a new name each time); request bodies hold no credentials."""
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"run_{self.started.strftime('%Y_%m_%d_%H_%M_%S')}_{os.getpid()}"
+        path, n = folder / f"{stem}.json", 1
+        while path.exists():
+            n += 1
+            path = folder / f"{stem}_{n}.json"
+        data = {"backend": self.backend, "model": self.model, "started": self.started.isoformat(),
+                "request": self.request, "events": self.events, "outcome": outcome}
+        tmp = folder / f".{path.name}.tmp"
+        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
