@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential, wait_random
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class RetryPolicy:
     log: Callable[[str], None] = field(default=lambda _: None)
 
     def call(self, attempt: Callable[[], T]) -> T:
-        backoff = wait_exponential_jitter(initial=self.initial, max=self.max_wait)
+        backoff = wait_exponential(multiplier=self.initial, max=self.max_wait) + wait_random(0, self.initial)
 
         def wait(state: RetryCallState) -> float:
             err = state.outcome.exception() if state.outcome else None
