@@ -13,7 +13,7 @@ from typing import Any
 
 from agent import __version__, prompting
 from agent.errors import EXIT_APPROVED, EXIT_ERROR, EXIT_FAILED, decision_for, exit_code_for
-from agent.runner import RunOptions, RunResult, Runner
+from agent.runner import Runner, RunOptions, RunResult
 
 EPILOG = """exit codes of run: 0 approved · 3 vetoed · 4 quality has not approved (nothing written)
   · 1 the run failed (nothing written) · 2 bad usage or unreadable input (nothing written)
@@ -36,36 +36,83 @@ def _positive_float(text: str) -> float:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="devops-agent", description="The DevOps/SRE stage of the consensus pipeline.",
-                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = argparse.ArgumentParser(
+        prog="devops-agent",
+        description="The DevOps/SRE stage of the consensus pipeline.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     top.add_argument("--version", action="version", version=f"devops-agent {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--workspace", type=Path, default=Path(),
-                        help="project root, docs/specs/epic_NN/, or the consensus folder (default: .)")
+    common.add_argument(
+        "--workspace",
+        type=Path,
+        default=Path(),
+        help="project root, docs/specs/epic_NN/, or the consensus folder (default: .)",
+    )
     common.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     common.add_argument("--traceback", action="store_true", help="show the traceback of an error")
-    run = sub.add_parser("run", parents=[common], help="decide: write the deployment artifacts or a veto",
-                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--backend", choices=["anthropic", "offline", "replay"], default="anthropic",
-                     help="who plans: Claude (default), the deterministic offline planner, or a recording")
-    run.add_argument("--force", action="store_true", help="decide again even if this iteration already has a devops decision")
-    run.add_argument("--model", default=os.environ.get("DEVOPS_AGENT_MODEL", prompting.DEFAULT_MODEL),
-                     help=f"model name (default: $DEVOPS_AGENT_MODEL or {prompting.DEFAULT_MODEL})")
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="decide: write the deployment artifacts or a veto",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--backend",
+        choices=["anthropic", "offline", "replay"],
+        default="anthropic",
+        help="who plans: Claude (default), the deterministic offline planner, or a recording",
+    )
+    run.add_argument(
+        "--force", action="store_true", help="decide again even if this iteration already has a devops decision"
+    )
+    run.add_argument(
+        "--model",
+        default=os.environ.get("DEVOPS_AGENT_MODEL", prompting.DEFAULT_MODEL),
+        help=f"model name (default: $DEVOPS_AGENT_MODEL or {prompting.DEFAULT_MODEL})",
+    )
     run.add_argument("--max-turns", type=_positive_int, default=4, help="model replies allowed (default 4)")
-    run.add_argument("--max-input-tokens", type=_positive_int, default=60_000,
-                     help="token budget for upstream content in the prompt (default 60000)")
-    run.add_argument("--max-tokens", type=_positive_int, default=prompting.DEFAULT_MAX_TOKENS,
-                     help=f"max_tokens of each model reply (default {prompting.DEFAULT_MAX_TOKENS})")
-    run.add_argument("--request-timeout", type=_positive_float, default=300.0, metavar="SECONDS",
-                     help="timeout of each API request (default 300)")
-    run.add_argument("--max-attempts", type=_positive_int, default=5, help="attempts per request, retries included (default 5)")
-    run.add_argument("--max-retry-wait", type=_positive_float, default=120.0, metavar="SECONDS",
-                     help="total time to wait between retries of one request (default 120)")
+    run.add_argument(
+        "--max-input-tokens",
+        type=_positive_int,
+        default=60_000,
+        help="token budget for upstream content in the prompt (default 60000)",
+    )
+    run.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        default=prompting.DEFAULT_MAX_TOKENS,
+        help=f"max_tokens of each model reply (default {prompting.DEFAULT_MAX_TOKENS})",
+    )
+    run.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="timeout of each API request (default 300)",
+    )
+    run.add_argument(
+        "--max-attempts", type=_positive_int, default=5, help="attempts per request, retries included (default 5)"
+    )
+    run.add_argument(
+        "--max-retry-wait",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="total time to wait between retries of one request (default 120)",
+    )
     run.add_argument("--record", type=Path, metavar="FILE", help="save every API exchange to FILE (no credentials)")
     run.add_argument("--replay", type=Path, metavar="FILE", help="recording to serve with --backend replay")
-    sub.add_parser("validate", parents=[common], help="check the devops outputs in a workspace",
-                   epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_parser(
+        "validate",
+        parents=[common],
+        help="check the devops outputs in a workspace",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return top
 
 
@@ -78,14 +125,27 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         return _run(args, started) if args.command == "run" else _validate(args)
-    except Exception as err:  # noqa: BLE001 - every error becomes one line and an exit code
+    except Exception as err:
         if args.traceback:
             traceback.print_exc()
         _err(f"error: {err}" if exit_code_for(err) == EXIT_ERROR else f"failed: {err}")
         if args.json:
-            print(json.dumps({"decision": decision_for(err), "exit_code": exit_code_for(err), "error": str(err),
-                              "epic_id": None, "iteration": None, "written": [], "warnings": [], "requests": 0,
-                              "usage": {}, "duration_s": round(time.perf_counter() - started, 3)}))
+            print(
+                json.dumps(
+                    {
+                        "decision": decision_for(err),
+                        "exit_code": exit_code_for(err),
+                        "error": str(err),
+                        "epic_id": None,
+                        "iteration": None,
+                        "written": [],
+                        "warnings": [],
+                        "requests": 0,
+                        "usage": {},
+                        "duration_s": round(time.perf_counter() - started, 3),
+                    }
+                )
+            )
         return exit_code_for(err)
 
 
@@ -94,10 +154,20 @@ def _run(args: argparse.Namespace, started: float) -> int:
         parser().error("--replay goes with --backend replay")
     if args.record and args.backend != "anthropic":
         parser().error("--record goes with --backend anthropic")
-    opts = RunOptions(workspace=args.workspace, backend=args.backend, force=args.force, model=args.model,
-                      max_turns=args.max_turns, max_input_tokens=args.max_input_tokens, max_tokens=args.max_tokens,
-                      request_timeout=args.request_timeout, max_attempts=args.max_attempts,
-                      max_retry_wait=args.max_retry_wait, record=args.record, replay=args.replay)
+    opts = RunOptions(
+        workspace=args.workspace,
+        backend=args.backend,
+        force=args.force,
+        model=args.model,
+        max_turns=args.max_turns,
+        max_input_tokens=args.max_input_tokens,
+        max_tokens=args.max_tokens,
+        request_timeout=args.request_timeout,
+        max_attempts=args.max_attempts,
+        max_retry_wait=args.max_retry_wait,
+        record=args.record,
+        replay=args.replay,
+    )
     runner = Runner(opts, log=lambda line: print(line, file=sys.stderr))
     try:
         result = runner.run()
@@ -131,8 +201,13 @@ def _validate(args: argparse.Namespace) -> int:
     blocking = [v for v in report.violations if v.severity == "error"]
     code = EXIT_FAILED if blocking else EXIT_APPROVED
     if args.json:
-        out: dict[str, Any] = {"valid": not blocking, "checked": report.checked, "exit_code": code,
-                               "violations": [v.to_dict() for v in report.violations], "warnings": report.warnings}
+        out: dict[str, Any] = {
+            "valid": not blocking,
+            "checked": report.checked,
+            "exit_code": code,
+            "violations": [v.to_dict() for v in report.violations],
+            "warnings": report.warnings,
+        }
         print(json.dumps(out))
     else:
         for v in report.violations:

@@ -12,14 +12,27 @@ from agent.decision import Approve, Decision, Veto
 from agent.errors import ModelStopError, OutputInvalidError
 from agent.models import Model, ModelResponse, ToolCall, Usage
 from agent.tools import STAMPED_VETO, TOOL_NAMES
-from agent.validation import Bundle, Violation, check_bundle, check_cicd, check_deployment, check_runbook, check_veto, errors
+from agent.validation import (
+    Bundle,
+    Violation,
+    check_bundle,
+    check_cicd,
+    check_deployment,
+    check_runbook,
+    check_veto,
+    errors,
+)
 from agent.workspace import Inputs
 from agent.writer import stamp_deployment, veto_message
 
-NUDGE = ("Reply with tool calls only: stage the artifacts (write_deployment, write_cicd, write_runbook) "
-         "or a veto (write_veto), then call submit_decision.")
-TRUNCATED = ("Your reply was cut off at max_tokens. Keep thinking short and send fewer, complete tool "
-             "calls per reply; anything staged before is kept.")
+NUDGE = (
+    "Reply with tool calls only: stage the artifacts (write_deployment, write_cicd, write_runbook) "
+    "or a veto (write_veto), then call submit_decision."
+)
+TRUNCATED = (
+    "Your reply was cut off at max_tokens. Keep thinking short and send fewer, complete tool "
+    "calls per reply; anything staged before is kept."
+)
 
 
 @dataclass
@@ -39,8 +52,17 @@ class Stats:
 
 
 class Conversation:
-    def __init__(self, model: Model, inputs: Inputs, request: dict[str, Any], moment: datetime, *,
-                 max_turns: int, log: Callable[[str], None], record: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        model: Model,
+        inputs: Inputs,
+        request: dict[str, Any],
+        moment: datetime,
+        *,
+        max_turns: int,
+        log: Callable[[str], None],
+        record: Callable[[dict[str, Any]], None],
+    ) -> None:
         self.model, self.inputs, self.request, self.moment = model, inputs, request, moment
         self.max_turns, self.log, self.record = max_turns, log, record
         self.staged = Staged()
@@ -75,16 +97,26 @@ class Conversation:
             raise
         self.stats.requests += response.requests
         self.stats.usage += response.usage
-        self.record({"turn": self.stats.turns, "stop_reason": response.stop_reason,
-                     "usage": response.usage.to_dict(), "response": response.content})
+        self.record(
+            {
+                "turn": self.stats.turns,
+                "stop_reason": response.stop_reason,
+                "usage": response.usage.to_dict(),
+                "response": response.content,
+            }
+        )
         return response
 
     def _refuse_on_stop(self, response: ModelResponse) -> None:
         if response.stop_reason == "refusal":
-            raise ModelStopError("the model refused to answer (stop_reason refusal); nothing written", stop_reason="refusal")
+            raise ModelStopError(
+                "the model refused to answer (stop_reason refusal); nothing written", stop_reason="refusal"
+            )
         if response.stop_reason == "model_context_window_exceeded":
-            raise ModelStopError("the request exceeds the model's context window; lower --max-input-tokens",
-                                 stop_reason="model_context_window_exceeded")
+            raise ModelStopError(
+                "the request exceeds the model's context window; lower --max-input-tokens",
+                stop_reason="model_context_window_exceeded",
+            )
 
     def _handle(self, calls: list[ToolCall]) -> tuple[list[dict[str, Any]], Decision | None]:
         """Tool results in call order; decisions are judged after every write in the reply."""
@@ -99,8 +131,15 @@ class Conversation:
             outcomes[call.id] = (text, ok)
             self.record({"turn": self.stats.turns, "tool": call.name, "accepted": ok, "result": text})
             self.log(f"turn {self.stats.turns}: {call.name} {'accepted' if ok else 'rejected'}")
-        results = [{"type": "tool_result", "tool_use_id": c.id, "content": outcomes[c.id][0],
-                    **({} if outcomes[c.id][1] else {"is_error": True})} for c in calls]
+        results = [
+            {
+                "type": "tool_result",
+                "tool_use_id": c.id,
+                "content": outcomes[c.id][0],
+                **({} if outcomes[c.id][1] else {"is_error": True}),
+            }
+            for c in calls
+        ]
         return results, decision
 
     def _write(self, call: ToolCall) -> tuple[str, bool]:
@@ -114,9 +153,11 @@ class Conversation:
             staged_value: Any = document
         elif call.name in {"write_cicd", "write_runbook"}:
             found = schemas.check("text_artifact", call.input, call.name)
-            content = data.get("content") if isinstance(data.get("content"), str) else ""
+            content = str(data.get("content") or "")
             if not found:
-                found = check_cicd(content) if call.name == "write_cicd" else check_runbook(content, self.staged.deployment)
+                found = (
+                    check_cicd(content) if call.name == "write_cicd" else check_runbook(content, self.staged.deployment)
+                )
             staged_value = content
         else:
             stamps = veto_message(Veto("", {}, ""), self.inputs, self.moment)
@@ -131,7 +172,12 @@ class Conversation:
             self.staged.rejected[tool] = blocking
             return _rejection(tool, blocking), False
         self.staged.rejected.pop(tool, None)
-        attr = {"write_deployment": "deployment", "write_cicd": "cicd", "write_runbook": "runbook", "write_veto": "veto"}[tool]
+        attr = {
+            "write_deployment": "deployment",
+            "write_cicd": "cicd",
+            "write_runbook": "runbook",
+            "write_veto": "veto",
+        }[tool]
         setattr(self.staged, attr, value)
         warnings = [v for v in found if v.severity == "warning"]
         note = "".join(f"\n- warning {v.path} [{v.rule}]: {v.message}" for v in warnings)
@@ -145,8 +191,11 @@ class Conversation:
         if raw["decision"] == "veto":
             if self.staged.veto is None:
                 return "submit_decision rejected: no valid veto is staged; call write_veto first.", False, None
-            return "Veto accepted.", True, Veto(self.staged.veto.subject, self.staged.veto.content,
-                                                self.staged.veto.action_needed, reason=reason)
+            return (
+                "Veto accepted.",
+                True,
+                Veto(self.staged.veto.subject, self.staged.veto.content, self.staged.veto.action_needed, reason=reason),
+            )
         bundle = Bundle(self.staged.deployment, self.staged.cicd, self.staged.runbook)
         blocking = errors(check_bundle(bundle, self.declared))
         if blocking:
@@ -161,6 +210,8 @@ class Conversation:
 
 
 def _rejection(tool: str, found: list[Violation]) -> str:
-    lines = [f"{tool} rejected: {len(found)} violation(s). Fix every one and call {tool} again with the complete corrected input."]
+    lines = [
+        f"{tool} rejected: {len(found)} violation(s). Fix every one and call {tool} again with the complete corrected input."
+    ]
     lines += [f"- {v.artifact} {v.path} [{v.rule}]: {v.message}" for v in found]
     return "\n".join(lines)

@@ -103,9 +103,7 @@ def _check_expansion(root: yaml.Node, path: Path) -> None:
         return total
 
     if size(root) > MAX_EXPANDED_NODES:
-        raise InputError(
-            path, f"YAML aliases expand past {MAX_EXPANDED_NODES:,} nodes (alias bomb?); refused"
-        )
+        raise InputError(path, f"YAML aliases expand past {MAX_EXPANDED_NODES:,} nodes (alias bomb?); refused")
 
 
 def load_json_file(path: Path, *, max_bytes: int | None = None) -> Any:

@@ -142,9 +142,7 @@ class OutputInvalidError(DevopsAgentError):
         self.problems = list(problems)
         listed = "; ".join(self.problems[:8]) or "no decision was submitted"
         more = f" (+{len(self.problems) - 8} more)" if len(self.problems) > 8 else ""
-        super().__init__(
-            f"no valid decision after {turns} turn(s), nothing written: {listed}{more}"
-        )
+        super().__init__(f"no valid decision after {turns} turn(s), nothing written: {listed}{more}")
 
 
 class CommitError(DevopsAgentError):

@@ -82,7 +82,8 @@ def findings(inputs: Inputs) -> list[str]:
         notes.append(f"quality approved with conditions: {approval.conditions}")
     declared = inputs.implementation.declared_endpoints()
     notes.append(
-        f"implementation.json declares endpoints: {declared}" if declared
+        f"implementation.json declares endpoints: {declared}"
+        if declared
         else "implementation.json declares no endpoints; infer health endpoints only from evidence"
     )
     if inputs.plan.rollback_plan is None:

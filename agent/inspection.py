@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from agent.documents import load_json_file, parse_yaml, read_text
 from agent.errors import InputError
 from agent.upstream import Implementation
-from agent.validation import check_bundle, check_decision, check_veto, Bundle, Violation
+from agent.validation import Bundle, Violation, check_bundle, check_decision, check_veto
 from agent.workspace import Workspace, read_decision_log
 
 
@@ -27,8 +26,11 @@ def inspect(workspace: Workspace) -> Inspection:
     vetoes = sorted(workspace.quality_inbox.glob("veto_*.yaml")) if workspace.quality_inbox.is_dir() else []
     log = [e for e in read_decision_log(workspace.decision_log, result.warnings) if e.get("agent") == "devops"]
     if not present and not vetoes and not log:
-        raise InputError(workspace.consensus, "no devops output to validate (deployment.json, cicd.yaml, "
-                         "runbook.md, a veto or a devops log line); run `devops-agent run` first")
+        raise InputError(
+            workspace.consensus,
+            "no devops output to validate (deployment.json, cicd.yaml, "
+            "runbook.md, a veto or a devops log line); run `devops-agent run` first",
+        )
     if present:
         result.violations += check_bundle(_bundle(workspace, names), _declared(workspace, result))
         result.checked += [workspace.relative(p) for p in present]

@@ -53,7 +53,7 @@ def plan(inputs: Inputs) -> Decision:
 
 
 def gather(inputs: Inputs) -> Facts | Veto:
-    impl, assumptions = inputs.implementation, []
+    impl, assumptions = inputs.implementation, list[str]()
     declared = impl.declared_endpoints()
     files = impl.files()
     probes = _probes(declared, files, inputs.plan, assumptions)
@@ -132,7 +132,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63] or "app"
 
 
-def _veto(subject: str, violation: str, location: str, impact: str, requirement: str, suggestion: str, action: str) -> Veto:
+def _veto(
+    subject: str, violation: str, location: str, impact: str, requirement: str, suggestion: str, action: str
+) -> Veto:
     return Veto(
         subject=subject,
         content={
@@ -152,10 +154,19 @@ def _veto(subject: str, violation: str, location: str, impact: str, requirement:
 def strategy(plan_: Plan) -> tuple[str, str]:
     impacts = {r.impact for r in plan_.risks} | {r.likelihood for r in plan_.risks if r.impact in {"high", "critical"}}
     if impacts & {"high", "critical"}:
-        return "canary", "A high-impact risk in the plan: expose 10% of traffic first and roll back automatically on error"
+        return (
+            "canary",
+            "A high-impact risk in the plan: expose 10% of traffic first and roll back automatically on error",
+        )
     if "medium" in impacts:
-        return "blue_green", "Medium-impact risks in the plan: keep the previous version warm for an instant switch back"
-    return "rolling", "Low-risk change: a rolling update with readiness gating keeps capacity without a second environment"
+        return (
+            "blue_green",
+            "Medium-impact risks in the plan: keep the previous version warm for an instant switch back",
+        )
+    return (
+        "rolling",
+        "Low-risk change: a rolling update with readiness gating keeps capacity without a second environment",
+    )
 
 
 def build_deployment(inputs: Inputs, facts: Facts) -> dict[str, Any]:
@@ -175,19 +186,32 @@ def build_deployment(inputs: Inputs, facts: Facts) -> dict[str, Any]:
     triggers = [str(t) for t in rollback.trigger_conditions] if rollback else []
     facts.assumptions.append(
         f"plan allows rollback in {rollback.time_to_rollback!r}; tightened to {ROLLBACK_SECONDS} s "
-        f"(policy: at most {MAX_ROLLBACK_SECONDS} s)" if rollback and rollback.time_to_rollback else
-        f"rollback time set to {ROLLBACK_SECONDS} s (policy: at most {MAX_ROLLBACK_SECONDS} s)"
+        f"(policy: at most {MAX_ROLLBACK_SECONDS} s)"
+        if rollback and rollback.time_to_rollback
+        else f"rollback time set to {ROLLBACK_SECONDS} s (policy: at most {MAX_ROLLBACK_SECONDS} s)"
     )
     facts.assumptions.append("resources not declared; conservative defaults 100m CPU / 128Mi memory, 2-10 replicas")
-    facts.assumptions.append("service assumed to export Prometheus HTTP metrics (http_requests_total, http_request_duration_seconds)")
+    facts.assumptions.append(
+        "service assumed to export Prometheus HTTP metrics (http_requests_total, http_request_duration_seconds)"
+    )
     return {
         "deployment_strategy": {
             "type": kind,
             "reason": reason,
             "stages": [
-                {"stage": "dev", "automatic": True, "tests": ["smoke", *(["integration"] if integration else [])], "rollback_automatic": True},
-                {"stage": "staging", "automatic": True, "tests": ["smoke", "integration", *(["performance"] if load_asked else [])],
-                 "rollback_automatic": True, "soak_time_hours": 2},
+                {
+                    "stage": "dev",
+                    "automatic": True,
+                    "tests": ["smoke", *(["integration"] if integration else [])],
+                    "rollback_automatic": True,
+                },
+                {
+                    "stage": "staging",
+                    "automatic": True,
+                    "tests": ["smoke", "integration", *(["performance"] if load_asked else [])],
+                    "rollback_automatic": True,
+                    "soak_time_hours": 2,
+                },
                 production,
             ],
         },
@@ -197,11 +221,31 @@ def build_deployment(inputs: Inputs, facts: Facts) -> dict[str, Any]:
         },
         "monitoring": render.monitoring(facts),
         "health_checks": {
-            "readiness": {"endpoint": facts.readiness, "interval_seconds": 10, "timeout_seconds": 5, "success_threshold": 1, "failure_threshold": 3},
-            "liveness": {"endpoint": facts.liveness, "interval_seconds": 30, "timeout_seconds": 5, "success_threshold": 1, "failure_threshold": 3},
+            "readiness": {
+                "endpoint": facts.readiness,
+                "interval_seconds": 10,
+                "timeout_seconds": 5,
+                "success_threshold": 1,
+                "failure_threshold": 3,
+            },
+            "liveness": {
+                "endpoint": facts.liveness,
+                "interval_seconds": 30,
+                "timeout_seconds": 5,
+                "success_threshold": 1,
+                "failure_threshold": 3,
+            },
         },
         "rollback": {
-            "triggers": _dedupe([*triggers, "Error rate > 1% for 5m", "Latency p99 > 500ms for 5m", "Health check failures > 10%", "Manual trigger"]),
+            "triggers": _dedupe(
+                [
+                    *triggers,
+                    "Error rate > 1% for 5m",
+                    "Latency p99 > 500ms for 5m",
+                    "Health check failures > 10%",
+                    "Manual trigger",
+                ]
+            ),
             "procedure": [
                 "1. Alert or failed smoke test detects the regression",
                 "2. Automatic rollback starts (kubectl rollout undo)",
@@ -216,5 +260,4 @@ def build_deployment(inputs: Inputs, facts: Facts) -> dict[str, Any]:
 
 
 def _dedupe(items: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [i for i in items if not (i.lower() in seen or seen.add(i.lower()))]
+    return list({i.lower(): i for i in reversed(items)}.values())[::-1]

@@ -41,9 +41,17 @@ class RetryPolicy:
 
         def announce(state: RetryCallState) -> None:
             err = state.outcome.exception() if state.outcome else None
-            self.log(f"retrying in {state.upcoming_sleep:.1f} s after attempt {state.attempt_number} "
-                     f"of {self.max_attempts} failed: {err}")
+            self.log(
+                f"retrying in {state.upcoming_sleep:.1f} s after attempt {state.attempt_number} "
+                f"of {self.max_attempts} failed: {err}"
+            )
 
-        retrying = Retrying(stop=stop, wait=wait, retry=retry_if_exception(_retryable),
-                            sleep=self.sleep, before_sleep=announce, reraise=True)
+        retrying = Retrying(
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception(_retryable),
+            sleep=self.sleep,
+            before_sleep=announce,
+            reraise=True,
+        )
         return retrying(attempt)

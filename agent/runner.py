@@ -52,10 +52,18 @@ class RunResult:
 
     def to_json(self, duration: float) -> dict[str, Any]:
         return {
-            "decision": self.decision, "epic_id": self.epic_id, "iteration": self.iteration,
-            "written": self.written, "warnings": self.warnings, "requests": self.stats.requests,
-            "turns": self.stats.turns, "usage": self.stats.usage.to_dict(), "exit_code": self.exit_code,
-            "duration_s": round(duration, 3), "reason": self.reason, "transcript": self.transcript,
+            "decision": self.decision,
+            "epic_id": self.epic_id,
+            "iteration": self.iteration,
+            "written": self.written,
+            "warnings": self.warnings,
+            "requests": self.stats.requests,
+            "turns": self.stats.turns,
+            "usage": self.stats.usage.to_dict(),
+            "exit_code": self.exit_code,
+            "duration_s": round(duration, 3),
+            "reason": self.reason,
+            "transcript": self.transcript,
             "previous_decision": self.previous,
         }
 
@@ -85,12 +93,15 @@ def build_model(opts: RunOptions, inputs: Inputs, log: Log) -> Model:
 
     from agent.models.recording import RecordingTransport
 
-    return AnthropicModel(retry=retry, timeout=opts.request_timeout, transport=RecordingTransport(httpx2.HTTPTransport()))
+    return AnthropicModel(
+        retry=retry, timeout=opts.request_timeout, transport=RecordingTransport(httpx2.HTTPTransport())
+    )
 
 
 class Runner:
-    def __init__(self, opts: RunOptions, *, log: Log, model_factory: ModelFactory = build_model,
-                 fault: FaultHook | None = None) -> None:
+    def __init__(
+        self, opts: RunOptions, *, log: Log, model_factory: ModelFactory = build_model, fault: FaultHook | None = None
+    ) -> None:
         self.opts, self.log, self.model_factory, self.fault = opts, log, model_factory, fault
         self.result = RunResult("error", 2)
 
@@ -131,13 +142,19 @@ class Runner:
 
     def _converse(self, inputs: Inputs, findings: list[str], moment: Any) -> Decision:
         model = self.model_factory(self.opts, inputs, self.log)
-        assembly = prompting.assemble(inputs, findings, model=self.opts.model,
-                                      max_input_tokens=self.opts.max_input_tokens, max_tokens=self.opts.max_tokens)
+        assembly = prompting.assemble(
+            inputs,
+            findings,
+            model=self.opts.model,
+            max_input_tokens=self.opts.max_input_tokens,
+            max_tokens=self.opts.max_tokens,
+        )
         for note in assembly.omitted:
             self.log(f"input budget: {note}")
         transcript = Transcript(model.name, self.opts.model, moment, assembly.request)
-        conversation = Conversation(model, inputs, assembly.request, moment, max_turns=self.opts.max_turns,
-                                    log=self.log, record=transcript.add)
+        conversation = Conversation(
+            model, inputs, assembly.request, moment, max_turns=self.opts.max_turns, log=self.log, record=transcript.add
+        )
         self.result.stats = conversation.stats
         outcome: dict[str, Any] = {"decision": "failed"}
         try:
@@ -150,9 +167,11 @@ class Runner:
         finally:
             self._save_audit(model, inputs, transcript, conversation.stats, outcome)
 
-    def _save_audit(self, model: Model, inputs: Inputs, transcript: Transcript, stats: Stats, outcome: dict[str, Any]) -> None:
+    def _save_audit(
+        self, model: Model, inputs: Inputs, transcript: Transcript, stats: Stats, outcome: dict[str, Any]
+    ) -> None:
         transport = getattr(model, "transport", None)
-        if self.opts.record and hasattr(transport, "save"):
+        if self.opts.record and transport is not None and hasattr(transport, "save"):
             transport.save(self.opts.record)
             self.log(f"recording: {self.opts.record}")
         if model.name == "offline":

@@ -44,11 +44,9 @@ def check(name: str, doc: Any, artifact: str) -> list[Violation]:
 
 def _message(err: Any) -> str:
     if err.validator == "required":
-        return err.message.replace(" is a required property", " is required")
+        return str(err.message).replace(" is a required property", " is required")
     if err.validator == "additionalProperties":
-        return err.message.replace("were unexpected", "are not allowed").replace(
-            "was unexpected", "is not allowed"
-        )
+        return str(err.message).replace("were unexpected", "are not allowed").replace("was unexpected", "is not allowed")
     return str(err.message)
 
 

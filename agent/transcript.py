@@ -29,8 +29,14 @@ class Transcript:
         while path.exists():
             n += 1
             path = folder / f"{stem}_{n}.json"
-        data = {"backend": self.backend, "model": self.model, "started": self.started.isoformat(),
-                "request": self.request, "events": self.events, "outcome": outcome}
+        data = {
+            "backend": self.backend,
+            "model": self.model,
+            "started": self.started.isoformat(),
+            "request": self.request,
+            "events": self.events,
+            "outcome": outcome,
+        }
         tmp = folder / f".{path.name}.tmp"
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
         os.replace(tmp, path)

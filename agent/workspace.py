@@ -101,7 +101,7 @@ class Inputs:
                 and _int(entry.get("iteration")) == self.iteration
                 and entry.get("decision") in {"approve", "veto"}
             ):
-                return entry
+                return dict(entry)
         return None
 
 
@@ -112,23 +112,18 @@ def load(workspace: Workspace) -> Inputs:
     warnings: list[str] = []
     raw = {name: load_json_file(workspace.artifacts / name) for name in REQUIRED}
     review = _typed(Review, raw["review.json"], workspace.artifacts / "review.json")
-    implementation = _typed(
-        Implementation, raw["implementation.json"], workspace.artifacts / "implementation.json"
-    )
+    implementation = _typed(Implementation, raw["implementation.json"], workspace.artifacts / "implementation.json")
     plan = _typed(Plan, raw["plan.json"], workspace.artifacts / "plan.json")
     log = read_decision_log(workspace.decision_log, warnings)
     epic = _read_epic(workspace, warnings)
     epic_id = review.epic_id or (epic.epic_id if epic else None) or _epic_from_folder(workspace)
     if not epic_id:
-        raise InputError(
-            workspace.artifacts / "review.json", "no epic_id, and none in the epic file", field="epic_id"
-        )
+        raise InputError(workspace.artifacts / "review.json", "no epic_id, and none in the epic file", field="epic_id")
     iteration = _iteration(epic, log, epic_id, review)
     if iteration is None:
         raise InputError(
             workspace.artifacts / "review.json",
-            "cannot tell the current iteration (no epic/state file, decision log entry or "
-            "numeric review iteration)",
+            "cannot tell the current iteration (no epic/state file, decision log entry or numeric review iteration)",
             field="iteration",
         )
     messages = read_inbox(workspace.devops_inbox, warnings)
@@ -236,9 +231,7 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _iteration(
-    epic: EpicState | None, log: list[dict[str, Any]], epic_id: str, review: Review
-) -> int | None:
+def _iteration(epic: EpicState | None, log: list[dict[str, Any]], epic_id: str, review: Review) -> int | None:
     if epic and (epic.iteration or epic.current_iteration) is not None:
         return epic.iteration if epic.iteration is not None else epic.current_iteration
     for entry in reversed(log):

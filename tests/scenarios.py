@@ -14,7 +14,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from agent.decision import Approve
 from agent.models.anthropic import AnthropicModel
 from agent.models.recording import RecordingTransport
 from agent.retry import RetryPolicy
-from agent.runner import RunOptions, Runner
+from agent.runner import Runner, RunOptions
 from agent.workspace import Workspace, load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,16 @@ USAGE = {"input_tokens": 9120, "output_tokens": 2410, "cache_read_input_tokens":
 
 
 def message(content: list[dict[str, Any]], stop: str, n: int) -> dict[str, Any]:
-    return {"id": f"msg_fixture_{n:02d}", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
-            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": USAGE}
+    return {
+        "id": f"msg_fixture_{n:02d}",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-5-5",
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": USAGE,
+    }
 
 
 def tool(n: int, name: str, data: Any) -> dict[str, Any]:
@@ -59,7 +67,11 @@ def _approve_calls(first: int, deployment: dict[str, Any]) -> list[dict[str, Any
         tool(first, "write_deployment", deployment),
         tool(first + 1, "write_cicd", {"content": plan.cicd}),
         tool(first + 2, "write_runbook", {"content": plan.runbook}),
-        tool(first + 3, "submit_decision", {"decision": "approve", "reason": "Health endpoint, rollback and monitoring in place."}),
+        tool(
+            first + 3,
+            "submit_decision",
+            {"decision": "approve", "reason": "Health endpoint, rollback and monitoring in place."},
+        ),
     ]
 
 
@@ -72,24 +84,58 @@ def scenarios() -> dict[str, list[dict[str, Any]]]:
     bad = json.loads(json.dumps(good))
     bad["infrastructure"]["resources_required"]["memory"] = "128m"
     bad["rollback"]["time_to_rollback_seconds"] = 300
-    veto = {"subject": "missing_monitoring", "content": {
-        "violation": "No metrics endpoint", "location": "artifacts/implementation.json: service",
-        "impact": "Cannot alert on errors", "requirement": "Expose Prometheus metrics",
-        "suggestion": "Add /metrics", "blocking": True}, "action_needed": "add_metrics_endpoint"}
+    veto = {
+        "subject": "missing_monitoring",
+        "content": {
+            "violation": "No metrics endpoint",
+            "location": "artifacts/implementation.json: service",
+            "impact": "Cannot alert on errors",
+            "requirement": "Expose Prometheus metrics",
+            "suggestion": "Add /metrics",
+            "blocking": True,
+        },
+        "action_needed": "add_metrics_endpoint",
+    }
     text_only = [{"type": "text", "text": "I will now prepare the deployment plan."}]
     return {
-        "approve_one_reply": [ok(message([thinking("Quality approved; /health exists."), *_approve_calls(1, good)], "tool_use", 1))],
+        "approve_one_reply": [
+            ok(message([thinking("Quality approved; /health exists."), *_approve_calls(1, good)], "tool_use", 1))
+        ],
         "correction_with_thinking": [
             ok(message([thinking("Plan first; memory in m."), *_approve_calls(1, bad)], "tool_use", 1)),
-            ok(message([thinking("Fix memory and rollback time."), tool(5, "write_deployment", good),
-                        tool(6, "submit_decision", {"decision": "approve", "reason": "Corrected plan."})], "tool_use", 2)),
+            ok(
+                message(
+                    [
+                        thinking("Fix memory and rollback time."),
+                        tool(5, "write_deployment", good),
+                        tool(6, "submit_decision", {"decision": "approve", "reason": "Corrected plan."}),
+                    ],
+                    "tool_use",
+                    2,
+                )
+            ),
         ],
-        "model_veto": [ok(message([tool(1, "write_veto", veto), tool(2, "submit_decision", {"decision": "veto", "reason": "No metrics."})], "tool_use", 1))],
+        "model_veto": [
+            ok(
+                message(
+                    [
+                        tool(1, "write_veto", veto),
+                        tool(2, "submit_decision", {"decision": "veto", "reason": "No metrics."}),
+                    ],
+                    "tool_use",
+                    1,
+                )
+            )
+        ],
         "never_valid": [ok(message(_approve_calls(1 + 4 * i, bad), "tool_use", i + 1)) for i in range(2)],
-        "text_only_then_approve": [ok(message(text_only, "end_turn", 1)),
-                                   ok(message(_approve_calls(1, good), "tool_use", 2))],
-        "max_tokens_then_approve": [ok(message([thinking("Long plan..."), tool(1, "write_deployment", good)], "max_tokens", 1)),
-                                    ok(message(_approve_calls(2, good)[1:], "tool_use", 2))],
+        "text_only_then_approve": [
+            ok(message(text_only, "end_turn", 1)),
+            ok(message(_approve_calls(1, good), "tool_use", 2)),
+        ],
+        "max_tokens_then_approve": [
+            ok(message([thinking("Long plan..."), tool(1, "write_deployment", good)], "max_tokens", 1)),
+            ok(message(_approve_calls(2, good)[1:], "tool_use", 2)),
+        ],
         "refusal": [ok(message([], "refusal", 1))],
     }
 
@@ -118,16 +164,18 @@ def record(name: str, replies: list[dict[str, Any]]) -> dict[str, Any]:
         opts = RunOptions(workspace=ws, backend="anthropic", max_turns=MAX_TURNS.get(name, 4))
 
         def factory(*_: Any) -> AnthropicModel:
-            return AnthropicModel(retry=RetryPolicy(sleep=lambda s: None), timeout=30, api_key="sk-test", transport=transport)
+            return AnthropicModel(
+                retry=RetryPolicy(sleep=lambda s: None), timeout=30, api_key="sk-test", transport=transport
+            )
 
-        try:
+        with suppress(Exception):
             Runner(opts, log=lambda line: None, model_factory=factory).run()
-        except Exception:  # noqa: BLE001 - failing scenarios are recorded too
-            pass
-    return {"format": "devops-agent-recording/1",
-            "note": "Responses hand-written in the Messages API wire format (no API key here); "
-                    "requests captured from the agent. Regenerate: python -m tests.scenarios --write",
-            "exchanges": transport.exchanges}
+    return {
+        "format": "devops-agent-recording/1",
+        "note": "Responses hand-written in the Messages API wire format (no API key here); "
+        "requests captured from the agent. Regenerate: python -m tests.scenarios --write",
+        "exchanges": transport.exchanges,
+    }
 
 
 def main() -> None:

@@ -32,8 +32,16 @@ def devops_lines(project: Path) -> list[dict[str, object]]:
 
 @pytest.mark.slow
 def test_six_concurrent_runs_make_one_decision(project: Path) -> None:
-    procs = [subprocess.Popen([sys.executable, "-m", "agent", "run", "--backend", "offline", "--json", "--workspace", str(project)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "--backend", "offline", "--json", "--workspace", str(project)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     outs = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6
     assert sum(not o["previous_decision"] for o in outs) == 1
@@ -53,7 +61,12 @@ def test_killed_commit_leaves_no_partial_state(project: Path, point: str) -> Non
     artifacts = consensus / "artifacts"
     if lines:  # decided: every artifact complete and valid
         assert point == "logged"
-        assert subprocess.run([sys.executable, "-m", "agent", "validate", "--workspace", str(project)], cwd=ROOT).returncode == 0
+        assert (
+            subprocess.run(
+                [sys.executable, "-m", "agent", "validate", "--workspace", str(project)], cwd=ROOT
+            ).returncode
+            == 0
+        )
     else:  # not decided: the inbox is intact and upstream files untouched
         assert (consensus / "messages/inbox/devops/approved_2026_11_24_14_00_10.yaml").is_file()
         for name, data in before.items():
@@ -62,8 +75,13 @@ def test_killed_commit_leaves_no_partial_state(project: Path, point: str) -> Non
         if path.name == "deployment.json":
             json.loads(path.read_text())
     # The next run sweeps temp files and completes (or reports the earlier decision).
-    rerun = subprocess.run([sys.executable, "-m", "agent", "run", "--backend", "offline", "--workspace", str(project)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--backend", "offline", "--workspace", str(project)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert len(devops_lines(project)) == 1
     assert not [p for p in artifacts.iterdir() if p.name.startswith(".devops-agent-tmp-")]
@@ -76,6 +94,11 @@ def test_veto_files_never_overwrite(project: Path) -> None:
     review.write_text(json.dumps(data))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for _ in range(2):
-        subprocess.run([sys.executable, "-m", "agent", "run", "--force", "--workspace", str(project)], cwd=ROOT, env=env, check=False)
+        subprocess.run(
+            [sys.executable, "-m", "agent", "run", "--force", "--workspace", str(project)],
+            cwd=ROOT,
+            env=env,
+            check=False,
+        )
     vetoes = sorted((project / "consensus/messages/inbox/quality").glob("veto_*.yaml"))
     assert len(vetoes) == 2 and len(devops_lines(project)) == 2

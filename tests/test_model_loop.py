@@ -13,9 +13,22 @@ from agent.cli import main
 from tests.conftest import RECORDINGS, snapshot
 
 
-def replay(capsys: pytest.CaptureFixture[str], project: Path, name: str, *extra: str) -> tuple[int, dict[str, Any], str]:
-    code = main(["run", "--workspace", str(project), "--backend", "replay",
-                 "--replay", str(RECORDINGS / f"{name}.json"), "--json", *extra])
+def replay(
+    capsys: pytest.CaptureFixture[str], project: Path, name: str, *extra: str
+) -> tuple[int, dict[str, Any], str]:
+    code = main(
+        [
+            "run",
+            "--workspace",
+            str(project),
+            "--backend",
+            "replay",
+            "--replay",
+            str(RECORDINGS / f"{name}.json"),
+            "--json",
+            *extra,
+        ]
+    )
     captured = capsys.readouterr()
     return code, json.loads(captured.out), captured.err
 
@@ -30,7 +43,13 @@ def test_approve_in_one_reply_costs_one_request(project: Path, capsys: pytest.Ca
     assert out["usage"]["input_tokens"] == 9120 and out["usage"]["cache_creation_input_tokens"] == 7150
     assert (project / "consensus/artifacts/runbook.md").is_file()
     request = sent("approve_one_reply")[0]
-    assert [t["name"] for t in request["tools"]] == ["write_deployment", "write_cicd", "write_runbook", "write_veto", "submit_decision"]
+    assert [t["name"] for t in request["tools"]] == [
+        "write_deployment",
+        "write_cicd",
+        "write_runbook",
+        "write_veto",
+        "submit_decision",
+    ]
     assert request["system"][-1]["cache_control"] == {"type": "ephemeral"}
     assert request["tool_choice"] == {"type": "auto"}
     assert not {"temperature", "top_p", "top_k"} & request.keys()
@@ -42,7 +61,9 @@ def test_approve_in_one_reply_costs_one_request(project: Path, capsys: pytest.Ca
 def test_validation_error_is_fed_back_and_thinking_echoed(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = replay(capsys, project, "correction_with_thinking")
     assert code == 0 and out["requests"] == 2
-    first_reply = json.loads((RECORDINGS / "correction_with_thinking.json").read_text())["exchanges"][0]["response"]["body"]
+    first_reply = json.loads((RECORDINGS / "correction_with_thinking.json").read_text())["exchanges"][0]["response"][
+        "body"
+    ]
     second = sent("correction_with_thinking")[1]["messages"]
     assert second[1] == {"role": "assistant", "content": first_reply["content"]}  # thinking echoed unchanged
     results = {r["tool_use_id"]: r for r in second[2]["content"]}
@@ -86,7 +107,7 @@ def test_max_tokens_keeps_staged_work_and_continues(project: Path, capsys: pytes
 
 
 def test_refusal_fails_clearly(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = replay(capsys, project, "refusal")
+    code, _out, err = replay(capsys, project, "refusal")
     assert code == 1 and "refused" in err
     assert not (project / "consensus/artifacts/deployment.json").exists()
 
@@ -94,7 +115,7 @@ def test_refusal_fails_clearly(project: Path, capsys: pytest.CaptureFixture[str]
 def test_replay_fails_closed_when_the_workspace_changed(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     review = project / "consensus/artifacts/review.json"
     review.write_text(review.read_text().replace('"coverage_actual": 92', '"coverage_actual": 91'))
-    code, out, err = replay(capsys, project, "approve_one_reply")
+    code, _out, err = replay(capsys, project, "approve_one_reply")
     assert code == 1 and "no longer matches the recording at $.messages[0].content[0].text" in err
     assert not (project / "consensus/artifacts/deployment.json").exists()
 

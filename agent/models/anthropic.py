@@ -22,16 +22,24 @@ SPEND_LIMIT = "enforced_spend_limit_reached"
 class AnthropicModel:
     name = "anthropic"
 
-    def __init__(self, *, retry: RetryPolicy, timeout: float, api_key: str | None = None,
-                 transport: httpx2.BaseTransport | None = None, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy,
+        timeout: float,
+        api_key: str | None = None,
+        transport: httpx2.BaseTransport | None = None,
+        base_url: str | None = None,
+    ) -> None:
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not key:
             raise errors.MissingAPIKeyError()
         http_client = httpx2.Client(transport=transport, timeout=timeout) if transport else None
         # max_retries=0: RetryPolicy is the only retry loop. base_url None lets the SDK
         # honour ANTHROPIC_BASE_URL (gateways and proxies rely on it).
-        self.client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0,
-                                          timeout=timeout, http_client=http_client)
+        self.client = anthropic.Anthropic(
+            api_key=key, base_url=base_url, max_retries=0, timeout=timeout, http_client=http_client
+        )
         self.retry = retry
         self.transport = transport
 
@@ -59,7 +67,9 @@ def _translate(err: anthropic.AnthropicError, request: dict[str, Any]) -> errors
     if isinstance(err.__cause__, errors.DevopsAgentError):
         return err.__cause__
     if isinstance(err, anthropic.APITimeoutError):
-        return errors.APIConnectionError("the request to the Anthropic API timed out (see --request-timeout)", timeout=True)
+        return errors.APIConnectionError(
+            "the request to the Anthropic API timed out (see --request-timeout)", timeout=True
+        )
     if isinstance(err, anthropic.APIConnectionError):
         return errors.APIConnectionError(f"could not reach the Anthropic API: {err.__cause__ or err}")
     if isinstance(err, anthropic.APIStatusError):
@@ -82,8 +92,9 @@ def _status_error(err: anthropic.APIStatusError, request: dict[str, Any]) -> err
     }
     message = messages.get(status, lambda: f"the API answered {status} {kind}: {detail}")()
     retryable = (status in RETRYABLE_STATUS or status >= 500) and not spend_limit
-    return errors.APIStatusError(message, status=status, error_type=kind, retryable=retryable,
-                                 retry_after=_retry_after(err.response.headers))
+    return errors.APIStatusError(
+        message, status=status, error_type=kind, retryable=retryable, retry_after=_retry_after(err.response.headers)
+    )
 
 
 def _retry_after(headers: httpx2.Headers) -> float | None:

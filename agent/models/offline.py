@@ -29,10 +29,14 @@ class OfflineModel:
             ]
         else:
             calls = [
-                ("write_veto", {"subject": decision.subject, "content": decision.content,
-                                "action_needed": decision.action_needed}),
+                (
+                    "write_veto",
+                    {"subject": decision.subject, "content": decision.content, "action_needed": decision.action_needed},
+                ),
                 ("submit_decision", {"decision": "veto", "reason": decision.reason}),
             ]
-        blocks = [{"type": "tool_use", "id": f"offline_{i}", "name": name, "input": data}
-                  for i, (name, data) in enumerate(calls)]
+        blocks = [
+            {"type": "tool_use", "id": f"offline_{i}", "name": name, "input": data}
+            for i, (name, data) in enumerate(calls)
+        ]
         return ModelResponse(blocks, "tool_use", Usage(), requests=0)

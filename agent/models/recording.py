@@ -38,7 +38,9 @@ class RecordingTransport(httpx2.BaseTransport):
         self.exchanges: list[dict[str, Any]] = []
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        entry: dict[str, Any] = {"request": {"method": request.method, "path": request.url.path, "body": _body(request)}}
+        entry: dict[str, Any] = {
+            "request": {"method": request.method, "path": request.url.path, "body": _body(request)}
+        }
         self.exchanges.append(entry)
         try:
             response = self.inner.handle_request(request)
@@ -69,7 +71,8 @@ def load(path: Path) -> list[dict[str, Any]]:
     data = load_json_file(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("exchanges"), list):
         raise InputError(path, f"not a recording (expected format {FORMAT!r} with an exchanges list)")
-    return data["exchanges"]
+    exchanges: list[dict[str, Any]] = data["exchanges"]
+    return exchanges
 
 
 def first_difference(expected: Any, actual: Any, path: str = "$") -> tuple[str, str] | None:
@@ -93,9 +96,13 @@ def first_difference(expected: Any, actual: Any, path: str = "$") -> tuple[str, 
             return path, f"recorded {len(expected)} items, now {len(actual)}"
         return None
     if expected != actual:
-        shown = lambda v: repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "...'"  # noqa: E731
-        return path, f"recorded {shown(expected)}, now {shown(actual)}"
+        return path, f"recorded {_short(expected)}, now {_short(actual)}"
     return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ReplayTransport(httpx2.BaseTransport):

@@ -10,7 +10,12 @@ from agent.retry import RetryPolicy
 
 
 def replay_model(path: Path, retry: RetryPolicy, timeout: float) -> AnthropicModel:
-    model = AnthropicModel(retry=retry, timeout=timeout, api_key="replay-no-key",
-                           transport=ReplayTransport(path), base_url="http://replay.invalid")
+    model = AnthropicModel(
+        retry=retry,
+        timeout=timeout,
+        api_key="replay-no-key",
+        transport=ReplayTransport(path),
+        base_url="http://replay.invalid",
+    )
     model.name = "replay"
     return model

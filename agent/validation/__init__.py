@@ -11,6 +11,7 @@ from agent.validation.violations import RULES, Violation, errors, rules_markdown
 
 __all__ = ["RULES", "Bundle", "Violation", "check_bundle", "errors", "rules_markdown"]
 
+
 def check_deployment(doc: Any, declared_endpoints: list[str]) -> list[Violation]:
     found = schemas.check("deployment", doc, deployment.A)
     return found + deployment.check(doc) + cross.check(doc, declared_endpoints)
@@ -43,7 +44,11 @@ class Bundle:
 
 def check_bundle(bundle: Bundle, declared_endpoints: list[str]) -> list[Violation]:
     found: list[Violation] = []
-    for name, value in (("deployment.json", bundle.deployment), ("cicd.yaml", bundle.cicd), ("runbook.md", bundle.runbook)):
+    for name, value in (
+        ("deployment.json", bundle.deployment),
+        ("cicd.yaml", bundle.cicd),
+        ("runbook.md", bundle.runbook),
+    ):
         if value is None:
             found.append(Violation(name, "$", "artifact.missing", f"{name} has not been written"))
     if bundle.deployment is not None:

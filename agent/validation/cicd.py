@@ -48,9 +48,9 @@ SYNTAX = declare("cicd.yaml_syntax", A, "the workflow is valid YAML with a mappi
 
 
 @rule("cicd.structure", A, "`on` and `jobs` are present; every job has `runs-on` (or `uses`) and a list of `steps`")
-def structure(doc: dict[str, Any]) -> Iterator[Violation]:
+def structure(doc: dict[Any, Any]) -> Iterator[Violation]:
     if "on" not in doc:
-        hint = " (a YAML 1.1 writer turned the key `on` into `true`: quote it as \"on\")" if True in doc else ""
+        hint = ' (a YAML 1.1 writer turned the key `on` into `true`: quote it as "on")' if any(k is True for k in doc) else ""
         yield _v("$.on", "cicd.structure", f"no `on` trigger{hint}")
     jobs = doc.get("jobs")
     if not isinstance(jobs, dict) or not jobs:
@@ -146,7 +146,11 @@ def deploy_needs_test(doc: dict[str, Any]) -> Iterator[Violation]:
         return
     for name, job in jobs.items():
         if _is_deploy(name, job) and not (_ancestors(name, jobs) & tests):
-            yield _v(f"$.jobs.{name}.needs", "cicd.deploy_needs_test", f"deploy job {name!r} does not depend on the tests ({', '.join(sorted(tests))})")
+            yield _v(
+                f"$.jobs.{name}.needs",
+                "cicd.deploy_needs_test",
+                f"deploy job {name!r} does not depend on the tests ({', '.join(sorted(tests))})",
+            )
 
 
 def _ancestors(name: str, jobs: dict[str, dict[str, Any]]) -> set[str]:
@@ -169,11 +173,19 @@ def staging_smoke(doc: dict[str, Any]) -> Iterator[Violation]:
                 yield _v(f"$.jobs.{name}.steps", "cicd.staging_smoke", "staging deploy has no smoke test step")
 
 
-@rule("cicd.action_pinning", A, "actions are pinned to a current major or a commit SHA, never a branch (`@main`) or a retired major (`actions/checkout@v3`)")
+@rule(
+    "cicd.action_pinning",
+    A,
+    "actions are pinned to a current major or a commit SHA, never a branch (`@main`) or a retired major (`actions/checkout@v3`)",
+)
 def action_pinning(doc: dict[str, Any]) -> Iterator[Violation]:
     for name, job in _jobs(doc).items():
         refs = [(f"$.jobs.{name}.uses", job.get("uses"))]
-        refs += [(f"$.jobs.{name}.steps[{i}].uses", s.get("uses")) for i, s in enumerate(as_list(job.get("steps"))) if isinstance(s, dict)]
+        refs += [
+            (f"$.jobs.{name}.steps[{i}].uses", s.get("uses"))
+            for i, s in enumerate(as_list(job.get("steps")))
+            if isinstance(s, dict)
+        ]
         for path, uses in refs:
             if isinstance(uses, str) and (problem := _pin_problem(uses)):
                 yield _v(path, "cicd.action_pinning", problem)
@@ -197,18 +209,43 @@ def _pin_problem(uses: str) -> str | None:
 @rule("cicd.hygiene", A, "`permissions`, `concurrency`, deploy `environment` and `timeout-minutes` are set", "warning")
 def hygiene(doc: dict[str, Any]) -> Iterator[Violation]:
     if "permissions" not in doc:
-        yield _v("$.permissions", "cicd.hygiene", "no top-level `permissions`: the token gets the repository default", "warning")
+        yield _v(
+            "$.permissions",
+            "cicd.hygiene",
+            "no top-level `permissions`: the token gets the repository default",
+            "warning",
+        )
     jobs = _jobs(doc)
     if "concurrency" not in doc and not any("concurrency" in j for j in jobs.values()):
         yield _v("$.concurrency", "cicd.hygiene", "no `concurrency`: two pushes can deploy at once", "warning")
     for name, job in jobs.items():
         if _is_deploy(name, job) and "environment" not in job:
-            yield _v(f"$.jobs.{name}.environment", "cicd.hygiene", "deploy job has no `environment` (no protection rules or secrets scoping)", "warning")
+            yield _v(
+                f"$.jobs.{name}.environment",
+                "cicd.hygiene",
+                "deploy job has no `environment` (no protection rules or secrets scoping)",
+                "warning",
+            )
         if "timeout-minutes" not in job and "uses" not in job:
-            yield _v(f"$.jobs.{name}.timeout-minutes", "cicd.hygiene", "no `timeout-minutes` (the default is 6 hours)", "warning")
+            yield _v(
+                f"$.jobs.{name}.timeout-minutes",
+                "cicd.hygiene",
+                "no `timeout-minutes` (the default is 6 hours)",
+                "warning",
+            )
 
 
-CHECKS = (structure, test_job, staging_job, needs_exist, no_cycles, deploy_needs_test, staging_smoke, action_pinning, hygiene)
+CHECKS = (
+    structure,
+    test_job,
+    staging_job,
+    needs_exist,
+    no_cycles,
+    deploy_needs_test,
+    staging_smoke,
+    action_pinning,
+    hygiene,
+)
 
 
 def check(text: str) -> list[Violation]:
@@ -218,4 +255,3 @@ def check(text: str) -> list[Violation]:
     if not isinstance(doc, dict):
         return [_v("$", SYNTAX, "the workflow must be a YAML mapping")]
     return [v for c in CHECKS for v in c(doc)]
-

@@ -17,7 +17,12 @@ def probe_endpoints(deployment: Any, declared: list[str]) -> Iterator[Violation]
     for probe in ("readiness", "liveness"):
         endpoint = dig(deployment, "health_checks", probe, "endpoint")
         if isinstance(endpoint, str) and endpoint.rstrip("/") not in declared and endpoint not in declared:
-            yield Violation(A, f"$.health_checks.{probe}.endpoint", "cross.probe_endpoints", f"{endpoint!r} is not an endpoint the service declares ({', '.join(declared)})")
+            yield Violation(
+                A,
+                f"$.health_checks.{probe}.endpoint",
+                "cross.probe_endpoints",
+                f"{endpoint!r} is not an endpoint the service declares ({', '.join(declared)})",
+            )
 
 
 def check(deployment: Any, declared: list[str]) -> list[Violation]:

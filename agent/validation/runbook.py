@@ -55,18 +55,26 @@ def title(text: str, parts: list[Section]) -> Iterator[Violation]:
         yield Violation(A, "$", "runbook.title", "no `# Runbook: <service>` title at the top")
 
 
-@rule("runbook.sections", A, "sections for overview, monitoring, common issues, rollback procedure and contacts/escalation (synonyms allowed)")
+@rule(
+    "runbook.sections",
+    A,
+    "sections for overview, monitoring, common issues, rollback procedure and contacts/escalation (synonyms allowed)",
+)
 def required_sections(text: str, parts: list[Section]) -> Iterator[Violation]:
     for name, synonyms in SECTIONS.items():
         if not _find(parts, synonyms):
-            yield Violation(A, "$", "runbook.sections", f"no {name} section (a `## ` heading with one of: {', '.join(synonyms)})")
+            yield Violation(
+                A, "$", "runbook.sections", f"no {name} section (a `## ` heading with one of: {', '.join(synonyms)})"
+            )
 
 
 @rule("runbook.rollback_commands", A, "the rollback section holds a fenced command block")
 def rollback_commands(text: str, parts: list[Section]) -> Iterator[Violation]:
     section = _find(parts, SECTIONS["rollback procedure"])
     if section and not any(_FENCE.match(line) for line in section.body.splitlines()):
-        yield Violation(A, f"$.{section.title}", "runbook.rollback_commands", "the rollback section has no ``` command block")
+        yield Violation(
+            A, f"$.{section.title}", "runbook.rollback_commands", "the rollback section has no ``` command block"
+        )
 
 
 @rule("runbook.alerts_documented", A, "every alert named in deployment.json appears in the runbook")
@@ -74,7 +82,12 @@ def alerts_documented(text: str, deployment: Any) -> Iterator[Violation]:
     for alert in as_list(dig(deployment, "monitoring", "alerts")):
         name = alert.get("name") if isinstance(alert, dict) else None
         if isinstance(name, str) and name and name not in text:
-            yield Violation(A, "$", "runbook.alerts_documented", f"alert {name!r} from deployment.json is not mentioned; say what to do when it fires")
+            yield Violation(
+                A,
+                "$",
+                "runbook.alerts_documented",
+                f"alert {name!r} from deployment.json is not mentioned; say what to do when it fires",
+            )
 
 
 def check(text: str, deployment: Any = None) -> list[Violation]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Severity = Literal["error", "warning"]
 
@@ -32,7 +32,7 @@ class Rule:
     severity: Severity = "error"
 
 
-Check = Callable[..., Iterable[Violation]]
+F = TypeVar("F", bound=Callable[..., Any])
 RULES: dict[str, Rule] = {}
 
 
@@ -42,10 +42,10 @@ def declare(id: str, artifact: str, summary: str, severity: Severity = "error") 
     return id
 
 
-def rule(id: str, artifact: str, summary: str, severity: Severity = "error") -> Callable[[Check], Check]:
+def rule(id: str, artifact: str, summary: str, severity: Severity = "error") -> Callable[[F], F]:
     """Declare a rule and mark the function that checks it."""
 
-    def register(check: Check) -> Check:
+    def register(check: F) -> F:
         declare(id, artifact, summary, severity)
         return check
 
