@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 readme: $(STAMP)  ## regenerate the policy table in README.md from the rule registry
-	$(PY) -m tests.readme_tables --write
+	$(PY) -m tests.test_readme --write
 
 clean:
 	rm -rf .venv demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -9,11 +9,16 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent import __version__, prompting
+from agent import __version__
 from agent.errors import EXIT_APPROVED, EXIT_ERROR, EXIT_FAILED, decision_for, exit_code_for
-from agent.runner import Runner, RunOptions, RunResult
+
+if TYPE_CHECKING:
+    from agent.runner import RunResult
+
+DEFAULT_MODEL = "claude-sonnet-5-5"  # equal to prompting.DEFAULT_MODEL (tested); importing prompting here would slow validate
+DEFAULT_MAX_TOKENS = 16_000
 
 EPILOG = """exit codes of run: 0 approved · 3 vetoed · 4 quality has not approved (nothing written)
   · 1 the run failed (nothing written) · 2 bad usage or unreadable input (nothing written)
@@ -66,13 +71,11 @@ def parser() -> argparse.ArgumentParser:
         default="anthropic",
         help="who plans: Claude (default), the deterministic offline planner, or a recording",
     )
-    run.add_argument(
-        "--force", action="store_true", help="decide again even if this iteration already has a devops decision"
-    )
+    run.add_argument("--force", action="store_true", help="decide again even if this iteration already has a devops decision")
     run.add_argument(
         "--model",
-        default=os.environ.get("DEVOPS_AGENT_MODEL", prompting.DEFAULT_MODEL),
-        help=f"model name (default: $DEVOPS_AGENT_MODEL or {prompting.DEFAULT_MODEL})",
+        default=os.environ.get("DEVOPS_AGENT_MODEL", DEFAULT_MODEL),
+        help=f"model name (default: $DEVOPS_AGENT_MODEL or {DEFAULT_MODEL})",
     )
     run.add_argument("--max-turns", type=_positive_int, default=4, help="model replies allowed (default 4)")
     run.add_argument(
@@ -84,8 +87,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-tokens",
         type=_positive_int,
-        default=prompting.DEFAULT_MAX_TOKENS,
-        help=f"max_tokens of each model reply (default {prompting.DEFAULT_MAX_TOKENS})",
+        default=DEFAULT_MAX_TOKENS,
+        help=f"max_tokens of each model reply (default {DEFAULT_MAX_TOKENS})",
     )
     run.add_argument(
         "--request-timeout",
@@ -94,9 +97,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="timeout of each API request (default 300)",
     )
-    run.add_argument(
-        "--max-attempts", type=_positive_int, default=5, help="attempts per request, retries included (default 5)"
-    )
+    run.add_argument("--max-attempts", type=_positive_int, default=5, help="attempts per request, retries included (default 5)")
     run.add_argument(
         "--max-retry-wait",
         type=_positive_float,
@@ -154,6 +155,8 @@ def _run(args: argparse.Namespace, started: float) -> int:
         parser().error("--replay goes with --backend replay")
     if args.record and args.backend != "anthropic":
         parser().error("--record goes with --backend anthropic")
+    from agent.runner import Runner, RunOptions
+
     opts = RunOptions(
         workspace=args.workspace,
         backend=args.backend,

@@ -109,9 +109,7 @@ class Conversation:
 
     def _refuse_on_stop(self, response: ModelResponse) -> None:
         if response.stop_reason == "refusal":
-            raise ModelStopError(
-                "the model refused to answer (stop_reason refusal); nothing written", stop_reason="refusal"
-            )
+            raise ModelStopError("the model refused to answer (stop_reason refusal); nothing written", stop_reason="refusal")
         if response.stop_reason == "model_context_window_exceeded":
             raise ModelStopError(
                 "the request exceeds the model's context window; lower --max-input-tokens",
@@ -155,9 +153,7 @@ class Conversation:
             found = schemas.check("text_artifact", call.input, call.name)
             content = str(data.get("content") or "")
             if not found:
-                found = (
-                    check_cicd(content) if call.name == "write_cicd" else check_runbook(content, self.staged.deployment)
-                )
+                found = check_cicd(content) if call.name == "write_cicd" else check_runbook(content, self.staged.deployment)
             staged_value = content
         else:
             stamps = veto_message(Veto("", {}, ""), self.inputs, self.moment)
@@ -210,8 +206,6 @@ class Conversation:
 
 
 def _rejection(tool: str, found: list[Violation]) -> str:
-    lines = [
-        f"{tool} rejected: {len(found)} violation(s). Fix every one and call {tool} again with the complete corrected input."
-    ]
+    lines = [f"{tool} rejected: {len(found)} violation(s). Fix every one and call {tool} again with the complete corrected input."]
     lines += [f"- {v.artifact} {v.path} [{v.rule}]: {v.message}" for v in found]
     return "\n".join(lines)

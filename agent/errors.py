@@ -44,8 +44,7 @@ class UsageError(DevopsAgentError):
 class MissingAPIKeyError(UsageError):
     def __init__(self) -> None:
         super().__init__(
-            "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=<your key>, "
-            "or run without a model using --backend offline"
+            "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=<your key>, or run without a model using --backend offline"
         )
 
 

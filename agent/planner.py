@@ -132,9 +132,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63] or "app"
 
 
-def _veto(
-    subject: str, violation: str, location: str, impact: str, requirement: str, suggestion: str, action: str
-) -> Veto:
+def _veto(subject: str, violation: str, location: str, impact: str, requirement: str, suggestion: str, action: str) -> Veto:
     return Veto(
         subject=subject,
         content={
@@ -191,9 +189,7 @@ def build_deployment(inputs: Inputs, facts: Facts) -> dict[str, Any]:
         else f"rollback time set to {ROLLBACK_SECONDS} s (policy: at most {MAX_ROLLBACK_SECONDS} s)"
     )
     facts.assumptions.append("resources not declared; conservative defaults 100m CPU / 128Mi memory, 2-10 replicas")
-    facts.assumptions.append(
-        "service assumed to export Prometheus HTTP metrics (http_requests_total, http_request_duration_seconds)"
-    )
+    facts.assumptions.append("service assumed to export Prometheus HTTP metrics (http_requests_total, http_request_duration_seconds)")
     return {
         "deployment_strategy": {
             "type": kind,

@@ -51,9 +51,7 @@ class Assembly:
 def user_turn(inputs: Inputs, findings: list[str], max_input_tokens: int) -> tuple[str, list[str]]:
     docs = {f"artifacts/{name}": value for name, value in inputs.raw.items()}
     for message in inputs.messages:
-        docs[f"messages/inbox/devops/{message.file}"] = message.model_dump(
-            mode="json", by_alias=True, exclude_none=True
-        )
+        docs[f"messages/inbox/devops/{message.file}"] = message.model_dump(mode="json", by_alias=True, exclude_none=True)
     fitted, omitted = budget.fit(docs, max_input_tokens)
     blocks = "\n\n".join(_block(label, _dump(value)) for label, value in fitted.items())
     notes = "\n".join(f"- {line}" for line in omitted) or "- nothing was left out"
@@ -72,9 +70,7 @@ def user_turn(inputs: Inputs, findings: list[str], max_input_tokens: int) -> tup
     return text, omitted
 
 
-def assemble(
-    inputs: Inputs, findings: list[str], *, model: str, max_input_tokens: int, max_tokens: int = DEFAULT_MAX_TOKENS
-) -> Assembly:
+def assemble(inputs: Inputs, findings: list[str], *, model: str, max_input_tokens: int, max_tokens: int = DEFAULT_MAX_TOKENS) -> Assembly:
     text, omitted = user_turn(inputs, findings, max_input_tokens)
     request = {
         "model": model,

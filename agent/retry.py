@@ -41,10 +41,7 @@ class RetryPolicy:
 
         def announce(state: RetryCallState) -> None:
             err = state.outcome.exception() if state.outcome else None
-            self.log(
-                f"retrying in {state.upcoming_sleep:.1f} s after attempt {state.attempt_number} "
-                f"of {self.max_attempts} failed: {err}"
-            )
+            self.log(f"retrying in {state.upcoming_sleep:.1f} s after attempt {state.attempt_number} of {self.max_attempts} failed: {err}")
 
         retrying = Retrying(
             stop=stop,

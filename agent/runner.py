@@ -93,15 +93,11 @@ def build_model(opts: RunOptions, inputs: Inputs, log: Log) -> Model:
 
     from agent.models.recording import RecordingTransport
 
-    return AnthropicModel(
-        retry=retry, timeout=opts.request_timeout, transport=RecordingTransport(httpx2.HTTPTransport())
-    )
+    return AnthropicModel(retry=retry, timeout=opts.request_timeout, transport=RecordingTransport(httpx2.HTTPTransport()))
 
 
 class Runner:
-    def __init__(
-        self, opts: RunOptions, *, log: Log, model_factory: ModelFactory = build_model, fault: FaultHook | None = None
-    ) -> None:
+    def __init__(self, opts: RunOptions, *, log: Log, model_factory: ModelFactory = build_model, fault: FaultHook | None = None) -> None:
         self.opts, self.log, self.model_factory, self.fault = opts, log, model_factory, fault
         self.result = RunResult("error", 2)
 
@@ -167,9 +163,7 @@ class Runner:
         finally:
             self._save_audit(model, inputs, transcript, conversation.stats, outcome)
 
-    def _save_audit(
-        self, model: Model, inputs: Inputs, transcript: Transcript, stats: Stats, outcome: dict[str, Any]
-    ) -> None:
+    def _save_audit(self, model: Model, inputs: Inputs, transcript: Transcript, stats: Stats, outcome: dict[str, Any]) -> None:
         transport = getattr(model, "transport", None)
         if self.opts.record and transport is not None and hasattr(transport, "save"):
             transport.save(self.opts.record)

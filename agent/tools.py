@@ -31,8 +31,7 @@ def definitions() -> list[dict[str, Any]]:
         },
         {
             "name": "write_veto",
-            "description": "Stage a blocking veto message to quality. The agent stamps from, to, "
-            "timestamp, epic_id, iteration and type.",
+            "description": "Stage a blocking veto message to quality. The agent stamps from, to, timestamp, epic_id, iteration and type.",
             "input_schema": schemas.tool_input_schema("veto", drop=STAMPED_VETO),
         },
         {

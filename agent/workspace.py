@@ -36,9 +36,7 @@ class Workspace:
             if (folder / "artifacts").is_dir() or (folder / "messages").is_dir():
                 layout: Layout = "per_epic" if _EPIC_DIR.match(folder.parent.name) else "classic"
                 return cls(folder.resolve(), layout)
-        raise WorkspaceNotFoundError(
-            given, "no consensus folder here (expected consensus/artifacts/); pass --workspace"
-        )
+        raise WorkspaceNotFoundError(given, "no consensus folder here (expected consensus/artifacts/); pass --workspace")
 
     @property
     def artifacts(self) -> Path:

@@ -73,12 +73,7 @@ def iso(moment: datetime) -> str:
 
 def filename_stamp(workspace: Workspace, moment: datetime) -> str:
     """The workspace's style for timestamps in file names: ``2026_11_24_14_00_10`` unless it uses ISO."""
-    names = [
-        p.name
-        for d in (workspace.devops_inbox, workspace.processed, workspace.quality_inbox)
-        if d.is_dir()
-        for p in d.iterdir()
-    ]
+    names = [p.name for d in (workspace.devops_inbox, workspace.processed, workspace.quality_inbox) if d.is_dir() for p in d.iterdir()]
     iso_style = any(re.search(r"\d{8}T\d{6}Z?", n) for n in names) and not any(_UNDERSCORE_TS.search(n) for n in names)
     return moment.strftime("%Y%m%dT%H%M%SZ" if iso_style else "%Y_%m_%d_%H_%M_%S")
 
@@ -128,14 +123,9 @@ class Writer:
         self._sweep()
         if isinstance(decision, Approve):
             files = {
-                self.ws.artifacts / "deployment.json": json.dumps(decision.deployment, indent=2, ensure_ascii=False)
-                + "\n",
-                self.ws.artifacts / "cicd.yaml": decision.cicd
-                if decision.cicd.endswith("\n")
-                else decision.cicd + "\n",
-                self.ws.artifacts / "runbook.md": decision.runbook
-                if decision.runbook.endswith("\n")
-                else decision.runbook + "\n",
+                self.ws.artifacts / "deployment.json": json.dumps(decision.deployment, indent=2, ensure_ascii=False) + "\n",
+                self.ws.artifacts / "cicd.yaml": decision.cicd if decision.cicd.endswith("\n") else decision.cicd + "\n",
+                self.ws.artifacts / "runbook.md": decision.runbook if decision.runbook.endswith("\n") else decision.runbook + "\n",
             }
             staged = [(self._stage(path, text), path) for path, text in files.items()]
             self.fault("staged")

@@ -52,7 +52,5 @@ def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under root (except the lock file) with its bytes."""
     return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != ".devops-agent.lock"
+        p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".devops-agent.lock"
     }

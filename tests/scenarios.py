@@ -98,9 +98,7 @@ def scenarios() -> dict[str, list[dict[str, Any]]]:
     }
     text_only = [{"type": "text", "text": "I will now prepare the deployment plan."}]
     return {
-        "approve_one_reply": [
-            ok(message([thinking("Quality approved; /health exists."), *_approve_calls(1, good)], "tool_use", 1))
-        ],
+        "approve_one_reply": [ok(message([thinking("Quality approved; /health exists."), *_approve_calls(1, good)], "tool_use", 1))],
         "correction_with_thinking": [
             ok(message([thinking("Plan first; memory in m."), *_approve_calls(1, bad)], "tool_use", 1)),
             ok(
@@ -164,9 +162,7 @@ def record(name: str, replies: list[dict[str, Any]]) -> dict[str, Any]:
         opts = RunOptions(workspace=ws, backend="anthropic", max_turns=MAX_TURNS.get(name, 4))
 
         def factory(*_: Any) -> AnthropicModel:
-            return AnthropicModel(
-                retry=RetryPolicy(sleep=lambda s: None), timeout=30, api_key="sk-test", transport=transport
-            )
+            return AnthropicModel(retry=RetryPolicy(sleep=lambda s: None), timeout=30, api_key="sk-test", transport=transport)
 
         with suppress(Exception):
             Runner(opts, log=lambda line: None, model_factory=factory).run()

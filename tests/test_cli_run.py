@@ -67,9 +67,7 @@ def test_second_run_is_a_noop_unless_forced(project: Path, capsys: pytest.Captur
 
 
 @pytest.mark.parametrize("field,value", [("review_status", "changes_required"), ("approval", {"status": "blocked"})])
-def test_not_approved_exits_4_and_writes_nothing(
-    project: Path, capsys: pytest.CaptureFixture[str], field: str, value: Any
-) -> None:
+def test_not_approved_exits_4_and_writes_nothing(project: Path, capsys: pytest.CaptureFixture[str], field: str, value: Any) -> None:
     edit_json(project / "consensus/artifacts/review.json", lambda d: d.__setitem__(field, value))
     before = snapshot(project)
     code, out = run_json(capsys, "--workspace", str(project))
@@ -115,9 +113,7 @@ def test_offline_vetoes_without_health_endpoint(project: Path, capsys: pytest.Ca
 def test_declared_endpoints_drive_probes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edit_json(
         project / "consensus/artifacts/implementation.json",
-        lambda d: d.__setitem__(
-            "service", {"name": "orders-api", "endpoints": ["GET /orders", "GET /readyz", "GET /livez"]}
-        ),
+        lambda d: d.__setitem__("service", {"name": "orders-api", "endpoints": ["GET /orders", "GET /readyz", "GET /livez"]}),
     )
     code, _out = run_json(capsys, "--workspace", str(project))
     deployment = json.loads((project / "consensus/artifacts/deployment.json").read_text())
@@ -134,9 +130,7 @@ def test_declared_endpoints_drive_probes(project: Path, capsys: pytest.CaptureFi
         ("implementation.json", "[1, 2]", "expected a JSON object"),
     ],
 )
-def test_unreadable_input_exits_2(
-    project: Path, capsys: pytest.CaptureFixture[str], name: str, content: str | None, expect: str
-) -> None:
+def test_unreadable_input_exits_2(project: Path, capsys: pytest.CaptureFixture[str], name: str, content: str | None, expect: str) -> None:
     path = project / "consensus" / "artifacts" / name
     if content is None:
         path.unlink()
@@ -183,9 +177,7 @@ BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
         ("msg_old.json", b'{"header": {"from": "architect"'),
     ],
 )
-def test_hostile_inbox_file_is_warned_skipped_and_kept(
-    project: Path, capsys: pytest.CaptureFixture[str], name: str, data: bytes
-) -> None:
+def test_hostile_inbox_file_is_warned_skipped_and_kept(project: Path, capsys: pytest.CaptureFixture[str], name: str, data: bytes) -> None:
     hostile = project / "consensus/messages/inbox/devops" / name
     hostile.write_bytes(data)
     code, out = run_json(capsys, "--workspace", str(project))
@@ -219,3 +211,23 @@ def test_legacy_json_message_is_read_and_archived(project: Path, capsys: pytest.
     assert (project / "consensus/messages/processed/msg_2026_11_24_10_00_00.json").is_file()
     entry = log_lines(project / "consensus")[-1]
     assert "messages/inbox/devops/msg_2026_11_24_10_00_00.json" in entry["previous_artifacts"]
+
+
+def test_cli_defaults_match_prompting() -> None:
+    from agent import cli, prompting
+
+    assert (cli.DEFAULT_MODEL, cli.DEFAULT_MAX_TOKENS) == (prompting.DEFAULT_MODEL, prompting.DEFAULT_MAX_TOKENS)
+
+
+def test_validate_and_offline_never_import_anthropic(project: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom agent.cli import main\n"
+        f"main(['run', '--backend', 'offline', '--workspace', {str(project)!r}])\n"
+        f"main(['validate', '--workspace', {str(project)!r}])\n"
+        "assert 'anthropic' not in sys.modules and 'httpx2' not in sys.modules, 'anthropic imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -61,12 +61,7 @@ def test_killed_commit_leaves_no_partial_state(project: Path, point: str) -> Non
     artifacts = consensus / "artifacts"
     if lines:  # decided: every artifact complete and valid
         assert point == "logged"
-        assert (
-            subprocess.run(
-                [sys.executable, "-m", "agent", "validate", "--workspace", str(project)], cwd=ROOT
-            ).returncode
-            == 0
-        )
+        assert subprocess.run([sys.executable, "-m", "agent", "validate", "--workspace", str(project)], cwd=ROOT).returncode == 0
     else:  # not decided: the inbox is intact and upstream files untouched
         assert (consensus / "messages/inbox/devops/approved_2026_11_24_14_00_10.yaml").is_file()
         for name, data in before.items():

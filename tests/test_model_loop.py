@@ -13,9 +13,7 @@ from agent.cli import main
 from tests.conftest import RECORDINGS, snapshot
 
 
-def replay(
-    capsys: pytest.CaptureFixture[str], project: Path, name: str, *extra: str
-) -> tuple[int, dict[str, Any], str]:
+def replay(capsys: pytest.CaptureFixture[str], project: Path, name: str, *extra: str) -> tuple[int, dict[str, Any], str]:
     code = main(
         [
             "run",
@@ -61,9 +59,7 @@ def test_approve_in_one_reply_costs_one_request(project: Path, capsys: pytest.Ca
 def test_validation_error_is_fed_back_and_thinking_echoed(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = replay(capsys, project, "correction_with_thinking")
     assert code == 0 and out["requests"] == 2
-    first_reply = json.loads((RECORDINGS / "correction_with_thinking.json").read_text())["exchanges"][0]["response"][
-        "body"
-    ]
+    first_reply = json.loads((RECORDINGS / "correction_with_thinking.json").read_text())["exchanges"][0]["response"]["body"]
     second = sent("correction_with_thinking")[1]["messages"]
     assert second[1] == {"role": "assistant", "content": first_reply["content"]}  # thinking echoed unchanged
     results = {r["tool_use_id"]: r for r in second[2]["content"]}

@@ -19,9 +19,7 @@ REPLY = json.loads((RECORDINGS / "approve_one_reply.json").read_text())["exchang
 
 
 def error(status: int, kind: str, headers: dict[str, str] | None = None) -> httpx2.Response:
-    return httpx2.Response(
-        status, headers=headers or {}, json={"type": "error", "error": {"type": kind, "message": f"{kind} here"}}
-    )
+    return httpx2.Response(status, headers=headers or {}, json={"type": "error", "error": {"type": kind, "message": f"{kind} here"}})
 
 
 def model(
@@ -51,10 +49,7 @@ def test_429_retry_after_is_honoured(capsys: pytest.CaptureFixture[str]) -> None
     response = m.send(REQUEST)
     assert slept == [7.0] and response.requests == 2 and len(seen) == 2
     assert "retrying in 7.0 s" in logged[0]
-    assert (
-        seen[0].headers["authorization"] == "Bearer sk-secret-key"
-        or seen[0].headers.get("x-api-key") == "sk-secret-key"
-    )
+    assert seen[0].headers["authorization"] == "Bearer sk-secret-key" or seen[0].headers.get("x-api-key") == "sk-secret-key"
     assert json.loads(seen[0].content) == REQUEST
 
 

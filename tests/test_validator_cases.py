@@ -64,17 +64,13 @@ def violations(kind: str, doc: Any, declared: list[str]) -> list[Any]:
 ALL = sorted(CASES.glob("*/*/*"))
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in ALL if p.parent.name == "valid"], ids=lambda p: f"{p.parent.parent.name}/{p.name}"
-)
+@pytest.mark.parametrize("path", [p for p in ALL if p.parent.name == "valid"], ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_valid_case_has_no_errors(path: Path) -> None:
     kind, doc, declared, _ = load_case(path)
     assert [str(v) for v in violations(kind, doc, declared) if v.severity == "error"] == []
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in ALL if p.parent.name == "invalid"], ids=lambda p: f"{p.parent.parent.name}/{p.name}"
-)
+@pytest.mark.parametrize("path", [p for p in ALL if p.parent.name == "invalid"], ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_invalid_case_reports_exactly_what_it_expects(path: Path) -> None:
     kind, doc, declared, expect = load_case(path)
     assert expect, f"{path} states no expectation"
@@ -85,10 +81,7 @@ def test_invalid_case_reports_exactly_what_it_expects(path: Path) -> None:
 def test_every_error_rule_has_an_invalid_case() -> None:
     covered: set[str] = set()
     for path in (p for p in ALL if p.parent.name == "invalid"):
-        covered |= {
-            e.split(" @ ")[0].split(".")[0] if e.startswith("schema.") else e.split(" @ ")[0]
-            for e in load_case(path)[3]
-        }
+        covered |= {e.split(" @ ")[0].split(".")[0] if e.startswith("schema.") else e.split(" @ ")[0] for e in load_case(path)[3]}
     wanted = {r.id for r in RULES.values() if r.severity == "error" and r.id != "artifact.missing"}
     assert wanted - covered == set()
 

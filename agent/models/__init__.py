@@ -60,11 +60,7 @@ class ModelResponse:
 
     @property
     def tool_calls(self) -> list[ToolCall]:
-        return [
-            ToolCall(str(b.get("id", "")), str(b.get("name", "")), b.get("input"))
-            for b in self.content
-            if b["type"] == "tool_use"
-        ]
+        return [ToolCall(str(b.get("id", "")), str(b.get("name", "")), b.get("input")) for b in self.content if b["type"] == "tool_use"]
 
     @property
     def text(self) -> str:

@@ -37,9 +37,7 @@ class AnthropicModel:
         http_client = httpx2.Client(transport=transport, timeout=timeout) if transport else None
         # max_retries=0: RetryPolicy is the only retry loop. base_url None lets the SDK
         # honour ANTHROPIC_BASE_URL (gateways and proxies rely on it).
-        self.client = anthropic.Anthropic(
-            api_key=key, base_url=base_url, max_retries=0, timeout=timeout, http_client=http_client
-        )
+        self.client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, timeout=timeout, http_client=http_client)
         self.retry = retry
         self.transport = transport
 
@@ -67,9 +65,7 @@ def _translate(err: anthropic.AnthropicError, request: dict[str, Any]) -> errors
     if isinstance(err.__cause__, errors.DevopsAgentError):
         return err.__cause__
     if isinstance(err, anthropic.APITimeoutError):
-        return errors.APIConnectionError(
-            "the request to the Anthropic API timed out (see --request-timeout)", timeout=True
-        )
+        return errors.APIConnectionError("the request to the Anthropic API timed out (see --request-timeout)", timeout=True)
     if isinstance(err, anthropic.APIConnectionError):
         return errors.APIConnectionError(f"could not reach the Anthropic API: {err.__cause__ or err}")
     if isinstance(err, anthropic.APIStatusError):

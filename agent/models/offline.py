@@ -35,8 +35,5 @@ class OfflineModel:
                 ),
                 ("submit_decision", {"decision": "veto", "reason": decision.reason}),
             ]
-        blocks = [
-            {"type": "tool_use", "id": f"offline_{i}", "name": name, "input": data}
-            for i, (name, data) in enumerate(calls)
-        ]
+        blocks = [{"type": "tool_use", "id": f"offline_{i}", "name": name, "input": data} for i, (name, data) in enumerate(calls)]
         return ModelResponse(blocks, "tool_use", Usage(), requests=0)

@@ -38,9 +38,7 @@ class RecordingTransport(httpx2.BaseTransport):
         self.exchanges: list[dict[str, Any]] = []
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        entry: dict[str, Any] = {
-            "request": {"method": request.method, "path": request.url.path, "body": _body(request)}
-        }
+        entry: dict[str, Any] = {"request": {"method": request.method, "path": request.url.path, "body": _body(request)}}
         self.exchanges.append(entry)
         try:
             response = self.inner.handle_request(request)

@@ -181,11 +181,7 @@ def staging_smoke(doc: dict[str, Any]) -> Iterator[Violation]:
 def action_pinning(doc: dict[str, Any]) -> Iterator[Violation]:
     for name, job in _jobs(doc).items():
         refs = [(f"$.jobs.{name}.uses", job.get("uses"))]
-        refs += [
-            (f"$.jobs.{name}.steps[{i}].uses", s.get("uses"))
-            for i, s in enumerate(as_list(job.get("steps")))
-            if isinstance(s, dict)
-        ]
+        refs += [(f"$.jobs.{name}.steps[{i}].uses", s.get("uses")) for i, s in enumerate(as_list(job.get("steps"))) if isinstance(s, dict)]
         for path, uses in refs:
             if isinstance(uses, str) and (problem := _pin_problem(uses)):
                 yield _v(path, "cicd.action_pinning", problem)

@@ -276,9 +276,7 @@ def scaling_bounds(doc: Any) -> Iterator[Violation]:
 def target_cpu(doc: Any) -> Iterator[Violation]:
     value = dig(doc, "infrastructure", "scaling", "target_cpu")
     if isinstance(value, int) and not 1 <= value <= 100:
-        yield _v(
-            "$.infrastructure.scaling.target_cpu", "deployment.target_cpu", f"target_cpu is {value}; it must be 1–100"
-        )
+        yield _v("$.infrastructure.scaling.target_cpu", "deployment.target_cpu", f"target_cpu is {value}; it must be 1–100")
 
 
 CHECKS = (

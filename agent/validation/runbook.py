@@ -63,18 +63,14 @@ def title(text: str, parts: list[Section]) -> Iterator[Violation]:
 def required_sections(text: str, parts: list[Section]) -> Iterator[Violation]:
     for name, synonyms in SECTIONS.items():
         if not _find(parts, synonyms):
-            yield Violation(
-                A, "$", "runbook.sections", f"no {name} section (a `## ` heading with one of: {', '.join(synonyms)})"
-            )
+            yield Violation(A, "$", "runbook.sections", f"no {name} section (a `## ` heading with one of: {', '.join(synonyms)})")
 
 
 @rule("runbook.rollback_commands", A, "the rollback section holds a fenced command block")
 def rollback_commands(text: str, parts: list[Section]) -> Iterator[Violation]:
     section = _find(parts, SECTIONS["rollback procedure"])
     if section and not any(_FENCE.match(line) for line in section.body.splitlines()):
-        yield Violation(
-            A, f"$.{section.title}", "runbook.rollback_commands", "the rollback section has no ``` command block"
-        )
+        yield Violation(A, f"$.{section.title}", "runbook.rollback_commands", "the rollback section has no ``` command block")
 
 
 @rule("runbook.alerts_documented", A, "every alert named in deployment.json appears in the runbook")

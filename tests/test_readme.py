@@ -1,0 +1,38 @@
+"""README and --help stay true: the policy table is the rule registry."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import agent.schemas
+import agent.validation.cicd
+import agent.validation.cross
+import agent.validation.deployment
+import agent.validation.runbook  # noqa: F401 - registering every rule
+from agent.validation import rules_markdown
+from tests.conftest import ROOT
+
+README = ROOT / "README.md"
+_TABLE = re.compile(r"(<!-- rules:start -->\n)(.*?)(\n<!-- rules:end -->)", re.S)
+
+
+def test_policy_table_matches_the_rule_registry() -> None:
+    match = _TABLE.search(README.read_text())
+    assert match, "README lacks the rules markers"
+    assert match.group(2).strip() == rules_markdown(), "run `make readme`"
+
+
+def test_every_run_flag_is_documented() -> None:
+    from agent.cli import parser
+
+    text = README.read_text()
+    run = parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr,index]
+    for action in run._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag != "--help":
+                assert f"`{flag}" in text or f"[{flag}" in text, flag
+
+
+if __name__ == "__main__" and "--write" in sys.argv:
+    README.write_text(_TABLE.sub(lambda m: m.group(1) + rules_markdown() + m.group(3), README.read_text()))
