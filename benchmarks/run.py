@@ -89,25 +89,12 @@ def main() -> None:
 def assembly_13mb(tmp: Path) -> float:
     from agent import prompting
     from agent.workspace import Workspace, load
+    from tests.bulk import write_bulk_implementation
 
     ws = tmp / "big"
     shutil.copytree(EXAMPLE, ws)
     path = ws / "consensus" / "artifacts" / "implementation.json"
-    data = json.loads(path.read_text())
-    data["tasks_completed"] = [
-        {
-            "task_id": f"T{i}",
-            "status": "complete",
-            "files_created": [f"src/m{i}/health_{i}.py"],
-            "files_modified": [f"src/m{i}/__init__.py"],
-            "lines_added": i,
-            "lines_removed": 0,
-            "test_results": {"tests_written": 3, "tests_passing": 3, "coverage": 90},
-            "notes": "x" * 200,
-        }
-        for i in range(40_000)
-    ]
-    path.write_text(json.dumps(data))
+    write_bulk_implementation(path)
     inputs = load(Workspace.locate(ws))
     return median_of(5, lambda: prompting.assemble(inputs, [], model="m", max_input_tokens=60_000))
 

@@ -11,6 +11,7 @@ import pytest
 from agent import budget, gates, prompting
 from agent.errors import UsageError
 from agent.workspace import Workspace, load
+from tests.bulk import write_bulk_implementation
 from tests.conftest import edit_json
 
 
@@ -52,22 +53,7 @@ def test_strict_template_names_every_missing_variable() -> None:
 
 
 def test_13mb_implementation_fits_the_budget_quickly(project: Path) -> None:
-    def bulk(d: dict[str, object]) -> None:
-        d["tasks_completed"] = [
-            {
-                "task_id": f"T{i}",
-                "status": "complete",
-                "files_created": [f"src/m{i}/health_{i}.py"],
-                "files_modified": [f"src/m{i}/__init__.py"],
-                "lines_added": i,
-                "lines_removed": 0,
-                "test_results": {"tests_written": 3, "tests_passing": 3, "coverage": 90},
-                "notes": "x" * 200,
-            }
-            for i in range(40_000)
-        ]
-
-    edit_json(project / "consensus/artifacts/implementation.json", bulk)
+    write_bulk_implementation(project / "consensus/artifacts/implementation.json")
     assert (project / "consensus/artifacts/implementation.json").stat().st_size > 13_000_000
     inputs = load(Workspace.locate(project))
     started = time.perf_counter()
