@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
 
@@ -89,6 +89,3 @@ def rules_markdown() -> str:
         lines.append(f"| `{r.id}` | {r.artifact} | {r.severity} | {r.summary} |")
     return "\n".join(lines)
 
-
-def first(items: Iterator[Any]) -> Any:
-    return next(items, None)
