@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agent import schemas
-from agent.decision import Approve, Decision, Veto
+from agent.artifacts import Approve, Decision, Veto, stamp_deployment, veto_stamps
 from agent.errors import ModelStopError, OutputInvalidError
 from agent.models import Model, ModelResponse, ToolCall, Usage
-from agent.tools import STAMPED_VETO, TOOL_NAMES
+from agent.prompting.tools import TOOL_NAMES
 from agent.validation import (
     Bundle,
     Violation,
@@ -21,9 +20,9 @@ from agent.validation import (
     check_runbook,
     check_veto,
     errors,
+    schemas,
 )
 from agent.workspace import Inputs
-from agent.writer import stamp_deployment, veto_message
 
 NUDGE = (
     "Reply with tool calls only: stage the artifacts (write_deployment, write_cicd, write_runbook) "
@@ -156,8 +155,7 @@ class Conversation:
                 found = check_cicd(content) if call.name == "write_cicd" else check_runbook(content, self.staged.deployment)
             staged_value = content
         else:
-            stamps = veto_message(Veto("", {}, ""), self.inputs, self.moment)
-            message = {**data, **{k: stamps[k] for k in STAMPED_VETO}}
+            message = {**data, **veto_stamps(self.inputs, self.moment)}
             found = check_veto(message, "write_veto")
             staged_value = Veto(str(data.get("subject")), data.get("content") or {}, str(data.get("action_needed")))
         return self._stage(call.name, staged_value, found)

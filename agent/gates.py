@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.decision import Veto
+from agent.artifacts import Veto
 from agent.workspace import Inputs
 
 

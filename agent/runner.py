@@ -5,36 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from agent import gates, prompting
+from agent.artifacts import Approve, Decision, now
 from agent.conversation import Conversation, Stats
-from agent.decision import Approve, Decision
-from agent.errors import EXIT_APPROVED, EXIT_NOT_READY, EXIT_VETOED, DevopsAgentError, UsageError
-from agent.models import Model
-from agent.retry import RetryPolicy
+from agent.errors import EXIT_APPROVED, EXIT_NOT_READY, EXIT_VETOED, DevopsAgentError
+from agent.models import Log, Model, build_model
+from agent.options import RunOptions
 from agent.transcript import Transcript
-from agent.workspace import Inputs, Workspace, load
-from agent.writer import FaultHook, Writer, locked, now
-
-Log = Callable[[str], None]
-
-
-@dataclass
-class RunOptions:
-    workspace: Path = Path()
-    backend: str = "anthropic"
-    force: bool = False
-    model: str = prompting.DEFAULT_MODEL
-    max_turns: int = 4
-    max_input_tokens: int = 60_000
-    max_tokens: int = prompting.DEFAULT_MAX_TOKENS
-    request_timeout: float = 300.0
-    max_attempts: int = 5
-    max_retry_wait: float = 120.0
-    record: Path | None = None
-    replay: Path | None = None
+from agent.workspace import Inputs, Workspace, load, locked
+from agent.writer import FaultHook, Writer
 
 
 @dataclass
@@ -69,31 +50,6 @@ class RunResult:
 
 
 ModelFactory = Callable[[RunOptions, Inputs, Log], Model]
-
-
-def build_model(opts: RunOptions, inputs: Inputs, log: Log) -> Model:
-    """The backend ``opts.backend`` names; only anthropic and replay import the SDK."""
-    if opts.backend == "offline":
-        from agent.models.offline import OfflineModel
-
-        return OfflineModel(inputs)
-    retry = RetryPolicy(max_attempts=opts.max_attempts, max_total_wait=opts.max_retry_wait, log=log)
-    if opts.backend == "replay":
-        if opts.replay is None:
-            raise UsageError("--backend replay needs --replay FILE")
-        from agent.models.replay import replay_model
-
-        retry.sleep = lambda seconds: None  # a recording's retry-after was already waited out
-        return replay_model(opts.replay, retry, opts.request_timeout)
-    from agent.models.anthropic import AnthropicModel
-
-    if opts.record is None:
-        return AnthropicModel(retry=retry, timeout=opts.request_timeout)
-    import httpx2
-
-    from agent.models.recording import RecordingTransport
-
-    return AnthropicModel(retry=retry, timeout=opts.request_timeout, transport=RecordingTransport(httpx2.HTTPTransport()))
 
 
 class Runner:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -72,6 +77,22 @@ class Workspace:
             return path.relative_to(self.consensus).as_posix()
         except ValueError:
             return str(path)
+
+
+@contextlib.contextmanager
+def locked(workspace: Workspace) -> Iterator[None]:
+    """Hold the workspace's exclusive lock (released by the OS if the process dies)."""
+    workspace.consensus.mkdir(parents=True, exist_ok=True)
+    fd = os.open(workspace.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another run to release {workspace.lock_file}", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass

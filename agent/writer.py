@@ -12,20 +12,16 @@ commit, under the same lock.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from agent.decision import Approve, Decision, Veto
+from agent.artifacts import Approve, Decision, dump_yaml, iso, veto_message
 from agent.errors import CommitError
 from agent.workspace import Inputs, Workspace
 
@@ -47,62 +43,11 @@ class Committed:
     log_entry: dict[str, Any]
 
 
-@contextlib.contextmanager
-def locked(workspace: Workspace) -> Iterator[None]:
-    """Hold the workspace's exclusive lock (released by the OS if the process dies)."""
-    workspace.consensus.mkdir(parents=True, exist_ok=True)
-    fd = os.open(workspace.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"waiting for another run to release {workspace.lock_file}", file=sys.stderr)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def filename_stamp(workspace: Workspace, moment: datetime) -> str:
     """The workspace's style for timestamps in file names: ``2026_11_24_14_00_10`` unless it uses ISO."""
     names = [p.name for d in (workspace.devops_inbox, workspace.processed, workspace.quality_inbox) if d.is_dir() for p in d.iterdir()]
     iso_style = any(re.search(r"\d{8}T\d{6}Z?", n) for n in names) and not any(_UNDERSCORE_TS.search(n) for n in names)
     return moment.strftime("%Y%m%dT%H%M%SZ" if iso_style else "%Y_%m_%d_%H_%M_%S")
-
-
-def stamp_deployment(body: dict[str, Any], inputs: Inputs, moment: datetime) -> dict[str, Any]:
-    return {
-        "epic_id": inputs.epic_id,
-        "iteration": inputs.iteration,
-        "timestamp": iso(moment),
-        **{k: v for k, v in body.items() if k not in {"epic_id", "iteration", "timestamp"}},
-    }
-
-
-def veto_message(veto: Veto, inputs: Inputs, moment: datetime) -> dict[str, Any]:
-    return {
-        "from": "devops",
-        "to": "quality",
-        "timestamp": iso(moment),
-        "epic_id": inputs.epic_id,
-        "iteration": inputs.iteration,
-        "type": "veto",
-        "subject": veto.subject,
-        "content": veto.content,
-        "action_needed": veto.action_needed,
-    }
-
-
-def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
 class Writer:

@@ -96,7 +96,7 @@ def assembly_13mb(tmp: Path) -> float:
     path = ws / "consensus" / "artifacts" / "implementation.json"
     write_bulk_implementation(path)
     inputs = load(Workspace.locate(ws))
-    return median_of(5, lambda: prompting.assemble(inputs, [], model="m", max_input_tokens=60_000))
+    return median_of(5, lambda: prompting.assemble(inputs, [], model="m", max_input_tokens=60_000, max_tokens=16_000))
 
 
 def overhead(tmp: Path) -> float:
@@ -105,8 +105,9 @@ def overhead(tmp: Path) -> float:
     import httpx2
 
     from agent.models.anthropic import AnthropicModel
-    from agent.retry import RetryPolicy
-    from agent.runner import Runner, RunOptions
+    from agent.models.retry import RetryPolicy
+    from agent.options import RunOptions
+    from agent.runner import Runner
 
     reply = json.loads(RECORDING.read_text())["exchanges"][0]["response"]["body"]
     ws = tmp / "overhead"

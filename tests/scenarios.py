@@ -20,12 +20,13 @@ from typing import Any
 
 import httpx2
 
-from agent import planner
-from agent.decision import Approve
+from agent.artifacts import Approve
 from agent.models.anthropic import AnthropicModel
+from agent.models.offline import planner
 from agent.models.recording import RecordingTransport
-from agent.retry import RetryPolicy
-from agent.runner import Runner, RunOptions
+from agent.models.retry import RetryPolicy
+from agent.options import RunOptions
+from agent.runner import Runner
 from agent.workspace import Workspace, load
 
 ROOT = Path(__file__).resolve().parent.parent

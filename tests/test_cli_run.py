@@ -213,12 +213,6 @@ def test_legacy_json_message_is_read_and_archived(project: Path, capsys: pytest.
     assert "messages/inbox/devops/msg_2026_11_24_10_00_00.json" in entry["previous_artifacts"]
 
 
-def test_cli_defaults_match_prompting() -> None:
-    from agent import cli, prompting
-
-    assert (cli.DEFAULT_MODEL, cli.DEFAULT_MAX_TOKENS) == (prompting.DEFAULT_MODEL, prompting.DEFAULT_MAX_TOKENS)
-
-
 def test_validate_and_offline_never_import_anthropic(project: Path) -> None:
     import subprocess
     import sys

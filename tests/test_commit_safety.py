@@ -16,7 +16,8 @@ from tests.conftest import ROOT
 CRASH = """
 import os, signal, sys
 from pathlib import Path
-from agent.runner import RunOptions, Runner
+from agent.options import RunOptions
+from agent.runner import Runner
 point = sys.argv[2]
 def fault(at):
     if at == point:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent import budget, gates, prompting
+from agent import gates, prompting
 from agent.errors import UsageError
+from agent.prompting import budget
 from agent.workspace import Workspace, load
 from tests.bulk import write_bulk_implementation
 from tests.conftest import edit_json
@@ -17,7 +18,8 @@ from tests.conftest import edit_json
 
 def assemble(project: Path, max_input_tokens: int = 60_000) -> prompting.Assembly:
     inputs = load(Workspace.locate(project))
-    return prompting.assemble(inputs, gates.evaluate(inputs).findings, model="claude-sonnet-5-5", max_input_tokens=max_input_tokens)
+    findings = gates.evaluate(inputs).findings
+    return prompting.assemble(inputs, findings, model="claude-sonnet-5-5", max_input_tokens=max_input_tokens, max_tokens=16_000)
 
 
 def test_same_workspace_gives_byte_identical_request(project: Path) -> None:
@@ -57,7 +59,7 @@ def test_13mb_implementation_fits_the_budget_quickly(project: Path) -> None:
     assert (project / "consensus/artifacts/implementation.json").stat().st_size > 13_000_000
     inputs = load(Workspace.locate(project))
     started = time.perf_counter()
-    assembly = prompting.assemble(inputs, [], model="m", max_input_tokens=60_000)
+    assembly = prompting.assemble(inputs, [], model="m", max_input_tokens=60_000, max_tokens=16_000)
     elapsed = time.perf_counter() - started
     text = assembly.request["messages"][0]["content"][0]["text"]
     assert budget.tokens(len(text)) < 62_000  # budget plus the fixed instructions

@@ -5,11 +5,6 @@ from __future__ import annotations
 import re
 import sys
 
-import agent.schemas
-import agent.validation.cicd
-import agent.validation.cross
-import agent.validation.deployment
-import agent.validation.runbook  # noqa: F401 - registering every rule
 from agent.validation import rules_markdown
 from tests.conftest import ROOT
 
@@ -24,7 +19,7 @@ def test_policy_table_matches_the_rule_registry() -> None:
 
 
 def test_every_run_flag_is_documented() -> None:
-    from agent.cli import parser
+    from agent.options import parser
 
     text = README.read_text()
     run = parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr,index]

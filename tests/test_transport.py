@@ -11,7 +11,7 @@ import pytest
 
 from agent import errors
 from agent.models.anthropic import AnthropicModel
-from agent.retry import RetryPolicy
+from agent.models.retry import RetryPolicy
 from tests.conftest import RECORDINGS
 
 REQUEST = json.loads((RECORDINGS / "approve_one_reply.json").read_text())["exchanges"][0]["request"]["body"]

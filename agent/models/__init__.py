@@ -6,10 +6,17 @@ Only ``agent.models.anthropic`` imports the ``anthropic`` SDK, and only when cho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import ModelError
+
+if TYPE_CHECKING:
+    from agent.options import RunOptions
+    from agent.workspace import Inputs
+
+Log = Callable[[str], None]
 
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
@@ -73,3 +80,36 @@ class Model(Protocol):
     name: str
 
     def send(self, request: dict[str, Any]) -> ModelResponse: ...
+
+
+def build_model(opts: RunOptions, inputs: Inputs, log: Log) -> Model:
+    """The backend ``opts.backend`` names; only anthropic and replay import the SDK."""
+    if opts.backend == "offline":
+        from agent.models.offline import OfflineModel
+
+        return OfflineModel(inputs)
+    from agent.models.anthropic import AnthropicModel
+    from agent.models.retry import RetryPolicy
+
+    retry = RetryPolicy(max_attempts=opts.max_attempts, max_total_wait=opts.max_retry_wait, log=log)
+    if opts.backend == "replay":
+        from agent.models.recording import ReplayTransport
+
+        assert opts.replay is not None  # options.run_options guarantees it
+        retry.sleep = lambda seconds: None  # a recording's retry-after was already waited out
+        model = AnthropicModel(
+            retry=retry,
+            timeout=opts.request_timeout,
+            api_key="replay-no-key",
+            transport=ReplayTransport(opts.replay),
+            base_url="http://replay.invalid",
+        )
+        model.name = "replay"
+        return model
+    if opts.record is None:
+        return AnthropicModel(retry=retry, timeout=opts.request_timeout)
+    import httpx2
+
+    from agent.models.recording import RecordingTransport
+
+    return AnthropicModel(retry=retry, timeout=opts.request_timeout, transport=RecordingTransport(httpx2.HTTPTransport()))

@@ -13,7 +13,7 @@ import httpx2
 
 from agent import errors
 from agent.models import ModelResponse
-from agent.retry import RetryPolicy
+from agent.models.retry import RetryPolicy
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 SPEND_LIMIT = "enforced_spend_limit_reached"

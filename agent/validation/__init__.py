@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent import schemas
-from agent.validation import cicd, cross, deployment, runbook
+from agent.validation import cicd, cross, deployment, runbook, schemas
 from agent.validation.violations import RULES, Violation, errors, rules_markdown
 
 __all__ = ["RULES", "Bundle", "Violation", "check_bundle", "errors", "rules_markdown"]

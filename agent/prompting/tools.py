@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent import schemas
+from agent.validation import schemas
 
 STAMPED_DEPLOYMENT = ("epic_id", "iteration", "timestamp")
 STAMPED_VETO = ("from", "to", "timestamp", "epic_id", "iteration", "type")

@@ -11,12 +11,10 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from agent import budget, resources, tools
+from agent import resources
 from agent.errors import UsageError
+from agent.prompting import budget, tools
 from agent.workspace import Inputs
-
-DEFAULT_MODEL = "claude-sonnet-5-5"
-DEFAULT_MAX_TOKENS = 16_000
 
 
 def render(template: str, name: str, values: dict[str, str]) -> str:
@@ -70,7 +68,7 @@ def user_turn(inputs: Inputs, findings: list[str], max_input_tokens: int) -> tup
     return text, omitted
 
 
-def assemble(inputs: Inputs, findings: list[str], *, model: str, max_input_tokens: int, max_tokens: int = DEFAULT_MAX_TOKENS) -> Assembly:
+def assemble(inputs: Inputs, findings: list[str], *, model: str, max_input_tokens: int, max_tokens: int) -> Assembly:
     text, omitted = user_turn(inputs, findings, max_input_tokens)
     request = {
         "model": model,

@@ -8,34 +8,18 @@ named in the plan's ``assumptions``; when a fact a safe plan needs cannot be fou
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from agent import render
-from agent.decision import Approve, Decision, Veto
+from agent import rendering
+from agent.artifacts import Approve, Decision, Veto
+from agent.facts import Facts
 from agent.upstream import Plan
 from agent.validation.deployment import MAX_ROLLBACK_SECONDS
 from agent.workspace import Inputs
 
 ROLLBACK_SECONDS = 30
 _HEALTH_WORDS = ("health", "ready", "live", "ping", "status")
-
-
-@dataclass
-class Facts:
-    """What the planner knows about the service, and what it had to assume."""
-
-    service: str
-    app: str
-    title: str
-    readiness: str
-    liveness: str
-    endpoints: list[str]
-    dependencies: list[str]
-    source_dir: str
-    python: bool
-    assumptions: list[str] = field(default_factory=list)
 
 
 def plan(inputs: Inputs) -> Decision:
@@ -46,8 +30,8 @@ def plan(inputs: Inputs) -> Decision:
     deployment = build_deployment(inputs, facts)
     return Approve(
         deployment=deployment,
-        cicd=render.workflow(inputs, facts, deployment),
-        runbook=render.runbook(facts, deployment),
+        cicd=rendering.workflow(inputs, facts, deployment),
+        runbook=rendering.runbook(facts, deployment),
         reason=f"offline planner: {deployment['deployment_strategy']['type']} deployment of {facts.service}",
     )
 
@@ -149,6 +133,60 @@ def _veto(subject: str, violation: str, location: str, impact: str, requirement:
     )
 
 
+def _camel(app: str) -> str:
+    return "".join(part.capitalize() for part in app.split("-")) or "Service"
+
+
+def monitoring(facts: Facts) -> dict[str, Any]:
+    job, name = facts.app, _camel(facts.app)
+    rate = f'sum(rate(http_requests_total{{job="{job}"}}[5m]))'
+    errors = f'sum(rate(http_requests_total{{job="{job}",code=~"5.."}}[5m]))'
+    p99 = f'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{job="{job}"}}[5m])))'
+    return {
+        "metrics": [
+            {
+                "name": "http_request_duration_seconds",
+                "type": "histogram",
+                "unit": "seconds",
+                "alert_threshold": "p99 > 0.5s for 5m",
+            },
+            {
+                "name": "http_requests_total",
+                "type": "counter",
+                "unit": "requests",
+                "alert_threshold": "5xx ratio > 1% for 5m",
+            },
+            {"name": "up", "type": "gauge", "alert_threshold": "== 0 for 1m"},
+        ],
+        "dashboards": [
+            {
+                "name": f"{facts.service} Performance",
+                "panels": ["latency_p99", "error_rate", "request_rate", "pod_restarts"],
+            }
+        ],
+        "alerts": [
+            {
+                "name": f"{name}Down",
+                "condition": f'up{{job="{job}"}} == 0',
+                "severity": "critical",
+                "action": "page_on_call",
+            },
+            {
+                "name": f"{name}HighErrorRate",
+                "condition": f"{errors} / {rate} > 0.01",
+                "severity": "critical",
+                "action": "page_on_call",
+            },
+            {
+                "name": f"{name}HighLatency",
+                "condition": f"{p99} > 0.5",
+                "severity": "warning",
+                "action": "notify_team_channel",
+            },
+        ],
+    }
+
+
 def strategy(plan_: Plan) -> tuple[str, str]:
     impacts = {r.impact for r in plan_.risks} | {r.likelihood for r in plan_.risks if r.impact in {"high", "critical"}}
     if impacts & {"high", "critical"}:
@@ -215,7 +253,7 @@ def build_deployment(inputs: Inputs, facts: Facts) -> dict[str, Any]:
             "resources_required": {"cpu": "100m", "memory": "128Mi", "replicas": 2},
             "scaling": {"min_replicas": 2, "max_replicas": 10, "target_cpu": 70},
         },
-        "monitoring": render.monitoring(facts),
+        "monitoring": monitoring(facts),
         "health_checks": {
             "readiness": {
                 "endpoint": facts.readiness,

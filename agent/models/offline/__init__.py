@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent import planner
-from agent.decision import Approve
+from agent.artifacts import Approve
 from agent.models import ModelResponse, Usage
+from agent.models.offline import planner
 from agent.workspace import Inputs
 
 

@@ -1,4 +1,4 @@
-"""Text the offline planner writes: monitoring block, GitHub Actions workflow, runbook."""
+"""Render what follows from a deployment plan: the GitHub Actions workflow and the runbook."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from agent.planner import Facts
+    from agent.facts import Facts
     from agent.workspace import Inputs
 
 
@@ -19,60 +19,6 @@ _BlockDumper.add_representer(
     str,
     lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None),
 )
-
-
-def _camel(app: str) -> str:
-    return "".join(part.capitalize() for part in app.split("-")) or "Service"
-
-
-def monitoring(facts: Facts) -> dict[str, Any]:
-    job, name = facts.app, _camel(facts.app)
-    rate = f'sum(rate(http_requests_total{{job="{job}"}}[5m]))'
-    errors = f'sum(rate(http_requests_total{{job="{job}",code=~"5.."}}[5m]))'
-    p99 = f'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{job="{job}"}}[5m])))'
-    return {
-        "metrics": [
-            {
-                "name": "http_request_duration_seconds",
-                "type": "histogram",
-                "unit": "seconds",
-                "alert_threshold": "p99 > 0.5s for 5m",
-            },
-            {
-                "name": "http_requests_total",
-                "type": "counter",
-                "unit": "requests",
-                "alert_threshold": "5xx ratio > 1% for 5m",
-            },
-            {"name": "up", "type": "gauge", "alert_threshold": "== 0 for 1m"},
-        ],
-        "dashboards": [
-            {
-                "name": f"{facts.service} Performance",
-                "panels": ["latency_p99", "error_rate", "request_rate", "pod_restarts"],
-            }
-        ],
-        "alerts": [
-            {
-                "name": f"{name}Down",
-                "condition": f'up{{job="{job}"}} == 0',
-                "severity": "critical",
-                "action": "page_on_call",
-            },
-            {
-                "name": f"{name}HighErrorRate",
-                "condition": f"{errors} / {rate} > 0.01",
-                "severity": "critical",
-                "action": "page_on_call",
-            },
-            {
-                "name": f"{name}HighLatency",
-                "condition": f"{p99} > 0.5",
-                "severity": "warning",
-                "action": "notify_team_channel",
-            },
-        ],
-    }
 
 
 def _gates(inputs: Inputs, facts: Facts) -> list[str]:

@@ -1,0 +1,160 @@
+"""Every option of the command line, its default and its help, in one table; the parser is built from it."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+
+DEFAULT_MODEL = "claude-sonnet-5-5"
+
+EPILOG = """exit codes of run: 0 approved · 3 vetoed · 4 quality has not approved (nothing written)
+  · 1 the run failed (nothing written) · 2 bad usage or unreadable input (nothing written)
+  · 130/143 interrupted by SIGINT/SIGTERM (rolled back, or the commit finished)
+exit codes of validate and render: 0 valid/rendered · 1 violations found · 2 unreadable
+environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, DEVOPS_AGENT_MODEL"""
+
+
+class UsageProblem(Exception):
+    """A flag's value is not acceptable; raised instead of argparse's exit so ``--json`` can report it."""
+
+
+def _number(kind: type[int] | type[float], minimum: float, inclusive: bool = True) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < minimum or (not inclusive and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be {'at least' if inclusive else 'more than'} {minimum:g}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _meta(help: str, *, flag: str | None = None, **argparse_kwargs: Any) -> dict[str, Any]:
+    return {"help": help, "flag": flag, "argparse": argparse_kwargs}
+
+
+@dataclass
+class RunOptions:
+    """Options of ``run``; each field's metadata is its command-line flag and help."""
+
+    workspace: Path = field(default=Path(), metadata=_meta("project root, docs/specs/epic_NN/, or the consensus folder (default: .)"))
+    backend: str = field(
+        default="anthropic",
+        metadata=_meta(
+            "who plans: Claude (default), the deterministic offline planner, or a recording",
+            choices=["anthropic", "offline", "replay"],
+        ),
+    )
+    force: bool = field(default=False, metadata=_meta("decide again even if this iteration already has a devops decision"))
+    model: str = field(default=DEFAULT_MODEL, metadata=_meta("model name (default: $DEVOPS_AGENT_MODEL or %(default)s)"))
+    effort: str = field(
+        default="medium",
+        metadata=_meta("the model's effort (default %(default)s)", choices=["low", "medium", "high", "max"]),
+    )
+    draft: bool = field(
+        default=True,
+        metadata=_meta("give the model the offline planner's artifacts as a draft to accept or amend (--no-draft: write from scratch)"),
+    )
+    max_turns: int = field(default=4, metadata=_meta("model replies allowed (default %(default)s)", type=_number(int, 1)))
+    max_input_tokens: int = field(
+        default=60_000, metadata=_meta("token budget of upstream content in the prompt (default %(default)s)", type=_number(int, 1))
+    )
+    max_tokens: int = field(
+        default=16_000, metadata=_meta("max_tokens of each model reply, thinking included (default %(default)s)", type=_number(int, 1))
+    )
+    request_timeout: float = field(
+        default=300.0,
+        metadata=_meta(
+            "seconds per API request (default %(default)s)",
+            type=_number(float, 0, inclusive=False),
+            metavar="SECONDS",
+        ),
+    )
+    max_attempts: int = field(
+        default=5, metadata=_meta("attempts per request, retries included (default %(default)s)", type=_number(int, 1))
+    )
+    max_retry_wait: float = field(
+        default=120.0,
+        metadata=_meta(
+            "total seconds of waiting between retries of one request (default %(default)s)",
+            type=_number(float, 0, inclusive=False),
+            metavar="SECONDS",
+        ),
+    )
+    lock_timeout: float = field(
+        default=300.0,
+        metadata=_meta(
+            "seconds to wait for another run holding the workspace lock (default %(default)s)",
+            type=_number(float, 0),
+            metavar="SECONDS",
+        ),
+    )
+    record: Path | None = field(default=None, metadata=_meta("save every API exchange to FILE (no credentials)", metavar="FILE"))
+    replay: Path | None = field(default=None, metadata=_meta("recording to serve with --backend replay", metavar="FILE"))
+
+
+COMMON = ("workspace",)
+
+
+def _add(parser: argparse.ArgumentParser, name: str, default: Any, meta: Mapping[str, Any]) -> None:
+    flag = meta["flag"] or "--" + name.replace("_", "-")
+    kwargs = dict(meta["argparse"])
+    if isinstance(default, bool):
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction if default else "store_true", default=default, help=meta["help"])
+        return
+    if name in {"workspace", "record", "replay"}:
+        kwargs.setdefault("type", Path)
+    parser.add_argument(flag, default=default, help=meta["help"], **kwargs)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise UsageProblem(f"{self.prog}: {message}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="devops-agent", description="The DevOps/SRE stage of the consensus pipeline.", epilog=EPILOG,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"devops-agent {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)
+    defaults = {f.name: f for f in fields(RunOptions)}
+    _add(common, "workspace", Path(), defaults["workspace"].metadata)
+    common.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    common.add_argument("--traceback", action="store_true", help="show the traceback of an error")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    run = command("run", "decide: write the deployment artifacts or a veto")
+    for f in fields(RunOptions):
+        if f.name in COMMON:
+            continue
+        default = os.environ.get("DEVOPS_AGENT_MODEL", f.default) if f.name == "model" else f.default
+        _add(run, f.name, default, f.metadata)
+    command("validate", "check the devops outputs in a workspace")
+    render = command("render", "re-render the manifests and alert rules from deployment.json")
+    _add(render, "lock_timeout", RunOptions.lock_timeout, defaults["lock_timeout"].metadata)
+    return top
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The typed options of ``run``; flags that only make sense together are checked here."""
+    if args.replay and args.backend != "replay":
+        raise UsageProblem("--replay goes with --backend replay")
+    if args.backend == "replay" and not args.replay:
+        raise UsageProblem("--backend replay needs --replay FILE")
+    if args.record and args.backend != "anthropic":
+        raise UsageProblem("--record goes with --backend anthropic")
+    return RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)})
