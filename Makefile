@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo test lint typecheck check bench readme clean
+.PHONY: demo test test-min tools lint typecheck check bench readme clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
@@ -17,6 +17,16 @@ demo: $(STAMP)  ## the offline planner on the bundled example (no API key needed
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+tools: $(STAMP)  ## shellcheck and promtool from Debian (root); the PyPI linters come with .[dev]
+	bash .ci/install-tools.sh .venv/bin
+
+test-min:  ## the tests on the lowest versions of the dependencies that pyproject.toml allows
+	python3 -m venv .venv-min
+	.venv-min/bin/python -m pip install --quiet uv
+	.venv-min/bin/uv pip install --quiet --python .venv-min/bin/python --resolution lowest-direct -e .
+	.venv-min/bin/uv pip install --quiet --python .venv-min/bin/python pytest
+	.venv-min/bin/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(PY) -m ruff check agent tests benchmarks
@@ -33,4 +43,4 @@ readme: $(STAMP)  ## regenerate the policy table in README.md from the rule regi
 	$(PY) -m tests.test_readme --write
 
 clean:
-	rm -rf .venv demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf .venv .venv-min demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,12 +1,14 @@
-"""`make bench`: speed figures of validate, offline run, prompt assembly and the model loop's overhead.
+"""`make bench`: every speed figure of the project, each from fresh processes, medians, side by side in one run.
 
-Every figure is a median over repeated runs on this machine, printed as a table.
-Nothing here asserts a time; the README records the figures with the date.
+Nothing here asserts a time; the README records the figures with the date. ``--root PATH`` runs the
+same command-line figures against another checkout (an older commit, for before/after).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -15,113 +17,145 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 EXAMPLE = ROOT / "fixtures" / "workspaces" / "health-check"
-RECORDING = ROOT / "fixtures" / "recordings" / "approve_one_reply.json"
 PY = sys.executable
+Row = tuple[str, str, str]
 
 
-def median_of(runs: int, action: Callable[[], Any]) -> float:
+def median_of(runs: int, action: Callable[[], object], prepare: Callable[[], object] | None = None) -> float:
+    """Median wall time of ``action``; ``prepare`` runs before each repetition, untimed."""
     times = []
     for _ in range(runs):
+        if prepare:
+            prepare()
         started = time.perf_counter()
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
-def sh(*args: str) -> None:
-    subprocess.run(args, cwd=ROOT, check=False, capture_output=True)
+class Bench:
+    def __init__(self, root: Path, tmp: Path, runs: int, env: dict[str, str] | None = None) -> None:
+        self.root, self.tmp, self.runs = root, tmp, runs
+        self.env = {**os.environ, **(env or {})}
+
+    def agent(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        """``python -m agent`` as a fresh process, from the checkout under test."""
+        return subprocess.run([PY, "-m", "agent", *args], cwd=self.root, env=self.env, capture_output=True, check=False)
+
+    def time_agent(self, *args: str, prepare: Callable[[], object] | None = None, runs: int | None = None) -> float:
+        return median_of(runs or self.runs, lambda: self.agent(*args), prepare)
+
+    def workspace(self, name: str) -> Path:
+        ws = self.tmp / name
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.copytree(EXAMPLE, ws)
+        return ws
 
 
-def main() -> None:
-    tmp = Path(tempfile.mkdtemp())
-    ws = tmp / "ws"
-    shutil.copytree(EXAMPLE, ws)
-    sh(PY, "-m", "agent", "run", "--backend", "offline", "--workspace", str(ws))
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def cli_rows(bench: Bench) -> list[Row]:
+    ws = bench.workspace("example")
+    bench.agent("run", "--backend", "offline", "--workspace", str(ws))
     deployment = ws / "consensus" / "artifacts" / "deployment.json"
-    rows: list[tuple[str, str]] = []
-
-    validate = median_of(9, lambda: sh(PY, "-m", "agent", "validate", "--workspace", str(ws)))
-    cjs_bin = str(Path(PY).with_name("check-jsonschema"))
-    peer = median_of(9, lambda: sh(cjs_bin, "--schemafile", str(ROOT / "schemas" / "deployment.schema.json"), str(deployment)))
-    rows += [
-        ("validate (CLI, 3 artifacts, schema + all policy rules)", f"{validate * 1000:.0f} ms"),
-        ("check-jsonschema (CLI, deployment.json, schema only)", f"{peer * 1000:.0f} ms"),
-        ("ratio validate / check-jsonschema", f"{validate / peer:.2f}"),
+    validate = bench.time_agent("validate", "--workspace", str(ws))
+    no_tools = Bench(bench.root, bench.tmp, bench.runs, {"DEVOPS_AGENT_EXTERNAL_TOOLS": "off"})
+    validate_bare = no_tools.time_agent("validate", "--workspace", str(ws))
+    peer_bin = str(Path(PY).with_name("check-jsonschema"))
+    schema = ROOT / "schemas" / "deployment.schema.json"
+    peer = median_of(bench.runs, lambda: subprocess.run([peer_bin, "--schemafile", str(schema), str(deployment)], capture_output=True))
+    offline = bench.time_agent("run", "--backend", "offline", "--force", "--workspace", str(ws))
+    return [
+        ("validate CLI, example artifacts, external tools as installed", "", ms(validate)),
+        ("validate CLI, example artifacts, external tools off", "≤ 0.5 × check-jsonschema", ms(validate_bare)),
+        ("check-jsonschema CLI, deployment.json, schema only", "", ms(peer)),
+        ("ratio validate (tools off) / check-jsonschema", "≤ 0.5", f"{validate_bare / peer:.2f}"),
+        ("offline run CLI, example", "≤ 120 ms", ms(offline)),
     ]
 
-    offline = median_of(9, lambda: sh(PY, "-m", "agent", "run", "--backend", "offline", "--force", "--workspace", str(ws)))
-    rows.append(("offline run (CLI, whole process, --force)", f"{offline * 1000:.0f} ms"))
 
-    from agent.cli import main as cli
-
-    def replay_once() -> dict[str, Any]:
-        fresh = tmp / f"replay-{time.perf_counter_ns()}"
-        shutil.copytree(EXAMPLE, fresh)
-        out: dict[str, Any] = {}
-        import contextlib
-        import io
-
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
-            cli(["run", "--backend", "replay", "--replay", str(RECORDING), "--json", "--workspace", str(fresh)])
-        out = json.loads(buffer.getvalue())
-        return out
-
-    rows.append(("requests per run, one-reply recording", str(replay_once()["requests"])))
-    request = json.loads(RECORDING.read_text())["exchanges"][0]["request"]["body"]
-    rows.append(("request bytes, example workspace (compact JSON)", f"{len(json.dumps(request, separators=(',', ':'))):,}"))
-
-    rows.append(("13 MB implementation.json: prompt assembly", f"{assembly_13mb(tmp) * 1000:.0f} ms"))
-    rows.append(("agent overhead per run vs instant fake model", f"{overhead(tmp) * 1000:.1f} ms"))
-
-    width = max(len(r[0]) for r in rows)
-    print(f"devops-agent benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]})")
-    for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
-    shutil.rmtree(tmp, ignore_errors=True)
+def big_log_rows(bench: Bench) -> list[Row]:
+    ws = bench.workspace("big-log")
+    log = ws / "consensus" / "current" / "decision_log.jsonl"
+    with log.open("a", encoding="utf-8") as handle:
+        for i in range(200_000):
+            agent = "devops" if i % 7 == 0 else "quality"
+            entry = {"timestamp": "2026-11-01T00:00:00Z", "agent": agent, "decision": "approve", "epic_id": f"EP-{9000 + i}", "iteration": 1}
+            handle.write(json.dumps(entry) + "\n")
+    run = bench.time_agent("run", "--backend", "offline", "--force", "--workspace", str(ws))
+    validate = Bench(bench.root, bench.tmp, bench.runs, {"DEVOPS_AGENT_EXTERNAL_TOOLS": "off"}).time_agent("validate", "--workspace", str(ws))
+    return [
+        ("200,000-line decision log (1 in 7 devops): offline run", "≤ 0.6 s", ms(run)),
+        ("200,000-line decision log (1 in 7 devops): validate, tools off", "≤ 0.6 s", ms(validate)),
+    ]
 
 
-def assembly_13mb(tmp: Path) -> float:
-    from agent import prompting
-    from agent.workspace import Workspace, load
+def inbox_rows(bench: Bench) -> list[Row]:
+    template = bench.workspace("inbox-template")
+    consensus = template / "consensus"
+    inbox, processed = consensus / "messages" / "inbox" / "devops", consensus / "messages" / "processed"
+    processed.mkdir(parents=True, exist_ok=True)
+    for i in range(10_000):
+        name = f"note_{i:05d}.yaml"
+        text = f"from: quality\nto: devops\ntype: info\nsubject: note {i}\ncontent: {{text: fyi}}\n"
+        (inbox / name).write_text(text)
+        (processed / name).write_text(text)
+    ws = bench.tmp / "inbox"
+
+    def fresh() -> None:
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.copytree(template, ws)
+
+    run = bench.time_agent("run", "--backend", "offline", "--workspace", str(ws), prepare=fresh, runs=3)
+    return [("10,000 inbox messages whose names exist in processed/: offline run", "≤ 2 s", ms(run))]
+
+
+def bulk_rows(bench: Bench) -> list[Row]:
     from tests.bulk import write_bulk_implementation
 
-    ws = tmp / "big"
-    shutil.copytree(EXAMPLE, ws)
-    path = ws / "consensus" / "artifacts" / "implementation.json"
-    write_bulk_implementation(path)
-    inputs = load(Workspace.locate(ws))
-    return median_of(5, lambda: prompting.assemble(inputs, [], model="m", max_input_tokens=60_000, max_tokens=16_000))
+    ws = bench.workspace("bulk")
+    write_bulk_implementation(ws / "consensus" / "artifacts" / "implementation.json")
+    run = bench.time_agent("run", "--backend", "offline", "--force", "--workspace", str(ws), runs=5)
+    return [("13 MB implementation.json (40,000 tasks): offline run", "≤ 0.4 s", ms(run))]
 
 
-def overhead(tmp: Path) -> float:
-    """A whole run (load, gate, assemble, loop, validate, commit) against a model that answers at once."""
-    import anthropic  # noqa: F401 - imported up front: its import time is excluded
-    import httpx2
+def model_rows(bench: Bench) -> list[Row]:
+    """Figures of the Claude stage, from this checkout only (they need its recordings)."""
+    try:
+        from benchmarks import claude_stage
+    except ImportError:
+        return [("Claude stage figures", "", "n/a in this checkout")]
+    return claude_stage.rows(bench.tmp)
 
-    from agent.models.anthropic import AnthropicModel
-    from agent.models.retry import RetryPolicy
-    from agent.options import RunOptions
-    from agent.runner import Runner
 
-    reply = json.loads(RECORDING.read_text())["exchanges"][0]["response"]["body"]
-    ws = tmp / "overhead"
-    shutil.copytree(EXAMPLE, ws)
-
-    def factory(*_: Any) -> AnthropicModel:
-        transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=reply))
-        return AnthropicModel(retry=RetryPolicy(), timeout=5, api_key="bench", transport=transport)
-
-    def once() -> None:
-        Runner(RunOptions(workspace=ws, force=True), log=lambda s: None, model_factory=factory).run()
-
-    once()  # warm caches (schemas, validators)
-    return median_of(15, once)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose `python -m agent` is measured")
+    parser.add_argument("--runs", type=int, default=9, help="repetitions per figure (median)")
+    parser.add_argument("--only", choices=["cli", "log", "inbox", "bulk", "model"], action="append")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="devops-bench-"))
+    bench = Bench(args.root.resolve(), tmp, args.runs)
+    groups = {"cli": cli_rows, "log": big_log_rows, "inbox": inbox_rows, "bulk": bulk_rows, "model": model_rows}
+    rows: list[Row] = []
+    try:
+        for name in args.only or list(groups):
+            if name == "model" and bench.root != ROOT:
+                continue
+            rows += groups[name](bench)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"devops-agent benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, root {bench.root})")
+    width = max(len(r[0]) for r in rows)
+    goal_width = max(len(r[1]) for r in rows)
+    for name, goal, value in rows:
+        print(f"  {name:<{width}}  {goal:<{goal_width}}  {value}")
 
 
 if __name__ == "__main__":
