@@ -1,9 +1,12 @@
-"""Parse JSON and YAML text safely: bounded size, no alias bombs, errors with line:column."""
+"""Read and parse JSON and YAML safely: no links followed, bounded size and depth, no alias bombs, errors with line:column."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,11 @@ from agent.errors import InputError
 MAX_EXPANDED_NODES = 100_000
 """A YAML document whose aliases would expand past this many nodes is refused."""
 
+MAX_DEPTH = 100
+"""Deeper nesting is refused on reading, so nothing downstream (json.dumps, pydantic, YAML) can hit the recursion limit."""
+
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 class _Yaml12BoolLoader(_Loader):  # type: ignore[valid-type,misc]
@@ -28,18 +35,28 @@ _Yaml12BoolLoader.yaml_implicit_resolvers = {
 _Yaml12BoolLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
-def read_text(path: Path, *, max_bytes: int | None = None) -> str:
-    """Read a UTF-8 text file; binary content, a size over ``max_bytes`` or I/O errors raise."""
-    try:
-        if max_bytes is not None and path.stat().st_size > max_bytes:
-            raise InputError(path, f"file is larger than the {max_bytes:,}-byte limit")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, expected a file") from None
-    except OSError as err:
-        raise InputError(path, f"cannot read: {err.strerror}") from None
+def printable(text: str) -> str:
+    """``text`` safe for one terminal line: control, format, separator and undecodable characters escaped.
+
+    A byte kept by ``surrogateescape`` (an undecodable file name) shows as ``\\xNN``, the byte it stands for.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def read_text(path: Path, *, max_bytes: int | None = None, follow_symlinks: bool = False) -> str:
+    """Read a UTF-8 regular file, never through a symbolic link unless asked; every failure is an InputError naming it."""
+    raw = _read_bytes(path, max_bytes, follow_symlinks)
     if b"\x00" in raw:
         raise InputError(path, "binary content (NUL byte), expected UTF-8 text")
     try:
@@ -48,22 +65,135 @@ def read_text(path: Path, *, max_bytes: int | None = None) -> str:
         raise InputError(path, f"not UTF-8 text (byte {err.start})") from None
 
 
-def parse_json(text: str, path: Path) -> Any:
+def _read_bytes(path: Path, max_bytes: int | None, follow_symlinks: bool) -> bytes:
+    # O_NONBLOCK: a FIFO planted under a message name must not hang the run; it is refused below.
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        return json.loads(text)
+        fd = os.open(path, flags)
+    except OSError as err:
+        raise _open_error(path, err) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(path, "is a directory, expected a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(path, "is not a regular file (device, FIFO or socket); refused")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise InputError(path, f"file is larger than the {max_bytes:,}-byte limit")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError as err:
+        raise InputError(path, f"cannot read: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
+def _open_error(path: Path, err: OSError) -> InputError:
+    if err.errno == errno.ENOENT:
+        return InputError(path, "file not found")
+    if err.errno == errno.ELOOP and is_link(path):
+        return InputError(path, "is a symbolic link; the agent never reads through links (replace it with the file)")
+    return InputError(path, f"cannot open: {err.strerror or err}")
+
+
+def is_link(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+class _NonFinite:
+    """What ``NaN``/``Infinity`` parse to, so the reader can name the field before refusing them."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKey(_first_repeat([key for key, _ in pairs]))
+    return result
+
+
+def _first_repeat(keys: list[str]) -> str:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    return ""
+
+
+def parse_json(text: str, path: Path) -> Any:
+    """Strict JSON: duplicate keys, ``NaN``/``Infinity`` and nesting past ``MAX_DEPTH`` are InputErrors naming the place."""
+    constants: list[_NonFinite] = []
+
+    def constant(token: str) -> _NonFinite:
+        constants.append(_NonFinite(token))
+        return constants[-1]
+
+    try:
+        data = json.loads(text, object_pairs_hook=_unique, parse_constant=constant)
     except json.JSONDecodeError as err:
         raise InputError(path, f"invalid JSON: {err.msg}", line=err.lineno, column=err.colno) from None
+    except _DuplicateKey as err:
+        raise InputError(path, f"duplicate key {printable(json.dumps(err.key))} (which one counts is ambiguous)") from None
+    except RecursionError:
+        raise InputError(path, f"JSON nests too deeply (more than {MAX_DEPTH} levels)") from None
+    if constants:
+        where = locate(data, lambda value: isinstance(value, _NonFinite))
+        raise InputError(path, f"{constants[0].token} is not a number JSON allows", field=where)
+    check_depth(data, path, text)
+    return data
+
+
+def check_depth(data: Any, path: Path, text: str | None = None) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH``, one level at a time (no recursion, so it cannot overflow itself).
+
+    ``text``, the document's source, lets a document with few brackets skip the walk.
+    """
+    if text is not None and text.count("{") + text.count("[") <= MAX_DEPTH:
+        return
+    # Parsed JSON and YAML hold exact dicts and lists: `type(...) is` and one comprehension per level keep a 13 MB document to ~25 ms.
+    level: list[Any] = [data] if type(data) is dict or type(data) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise InputError(path, f"nests too deeply (more than {MAX_DEPTH} levels)")
+        level = [v for value in level for v in (value.values() if type(value) is dict else value) if type(v) is dict or type(v) is list]
+
+
+def locate(data: Any, found: Any) -> str | None:
+    """The dotted path (``a.b[2].c``) of the first value for which ``found(value)`` is true, or None."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if found(value):
+            return where or "$"
+        if isinstance(value, dict):
+            stack += [(f"{where}.{k}" if where else str(k), v) for k, v in reversed(value.items())]
+        elif isinstance(value, list):
+            stack += [(f"{where}[{i}]", v) for i, v in reversed(list(enumerate(value)))]
+    return None
 
 
 def parse_yaml(text: str, path: Path, *, yaml12_bools: bool = False) -> Any:
-    """Parse one YAML document without ever expanding aliases past ``MAX_EXPANDED_NODES``."""
+    """Parse one YAML document: no alias expansion past ``MAX_EXPANDED_NODES``, no duplicate keys, no deep nesting."""
     loader = (_Yaml12BoolLoader if yaml12_bools else _Loader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_expansion(node, path)
-        return loader.construct_document(node)
+        _check_nodes(node, path)
+        data = loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
@@ -76,10 +206,12 @@ def parse_yaml(text: str, path: Path, *, yaml12_bools: bool = False) -> Any:
         raise InputError(path, "YAML nests too deeply") from None
     finally:
         loader.dispose()
+    check_depth(data, path)
+    return data
 
 
-def _check_expansion(root: yaml.Node, path: Path) -> None:
-    """Count the nodes the document would expand to, sharing work across aliases."""
+def _check_nodes(root: yaml.Node, path: Path) -> None:
+    """Count the nodes the document would expand to (sharing work across aliases) and refuse duplicate keys."""
     sizes: dict[int, int] = {}
     on_stack: set[int] = set()
 
@@ -94,6 +226,7 @@ def _check_expansion(root: yaml.Node, path: Path) -> None:
         if isinstance(node, yaml.SequenceNode):
             total += sum(size(child) for child in node.value)
         elif isinstance(node, yaml.MappingNode):
+            _unique_yaml_keys(node, path)
             total += sum(size(k) + size(v) for k, v in node.value)
         on_stack.discard(key)
         total = min(total, MAX_EXPANDED_NODES + 1)
@@ -104,8 +237,19 @@ def _check_expansion(root: yaml.Node, path: Path) -> None:
         raise InputError(path, f"YAML aliases expand past {MAX_EXPANDED_NODES:,} nodes (alias bomb?); refused")
 
 
-def load_json_file(path: Path, *, max_bytes: int | None = None) -> Any:
-    return parse_json(read_text(path, max_bytes=max_bytes), path)
+def _unique_yaml_keys(node: yaml.MappingNode, path: Path) -> None:
+    seen: set[tuple[str, str]] = set()
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
+            continue
+        if (key.tag, key.value) in seen:
+            mark = key.start_mark
+            raise InputError(path, f"duplicate key {printable(json.dumps(key.value))}", line=mark.line + 1, column=mark.column + 1)
+        seen.add((key.tag, key.value))
+
+
+def load_json_file(path: Path, *, max_bytes: int | None = None, follow_symlinks: bool = False) -> Any:
+    return parse_json(read_text(path, max_bytes=max_bytes, follow_symlinks=follow_symlinks), path)
 
 
 def load_yaml_file(path: Path, *, max_bytes: int | None = None) -> Any:

@@ -4,21 +4,30 @@
     ├── UsageError                   bad flags or environment (exit 2)
     │   └── MissingAPIKeyError       no ANTHROPIC_API_KEY for the anthropic backend
     ├── InputError                   a workspace file cannot be read or parsed (exit 2)
-    │   └── WorkspaceNotFoundError   no consensus folder where --workspace points
+    │   ├── WorkspaceNotFoundError   no consensus folder where --workspace points
+    │   └── UnsafePathError          a file or folder we would write through is a link (exit 2)
     ├── ModelError                   the model could not be reached or answered badly (exit 1)
     │   ├── APIStatusError           the API answered with an error status
     │   ├── APIConnectionError       the request never got an answer (includes timeouts)
     │   ├── ReplayMismatchError      a replayed request differs from the recording
     │   └── ModelStopError           refusal, context window exceeded, ...
     ├── OutputInvalidError           output still invalid after --max-turns (exit 1)
-    └── CommitError                  the workspace could not be written (exit 1)
+    ├── CommitError                  the workspace could not be written (exit 1)
+    └── WorkspaceBusyError           another run held the lock past --lock-timeout (exit 1)
 
-``exit_code_for`` is the one place that turns an exception into an exit code.
+    Interrupted (a BaseException, like KeyboardInterrupt)   SIGINT/SIGTERM (exit 128 + signal number)
+
+``exit_code_for`` is the one place that turns an exception into an exit code;
+``scrub_secrets`` is the last filter on every line shown to a user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import errno
+import os
+import re
+import signal
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -78,6 +87,10 @@ class InputError(DevopsAgentError):
 
 class WorkspaceNotFoundError(InputError):
     pass
+
+
+class UnsafePathError(InputError):
+    """A file or folder the run writes into is a symbolic link, or not what it should be."""
 
 
 class ModelError(DevopsAgentError):
@@ -149,11 +162,49 @@ class CommitError(DevopsAgentError):
         self.path = path
         super().__init__(f"{path}: {problem}")
 
+    @classmethod
+    def from_os_error(cls, err: OSError, fallback: Path, state: str) -> CommitError:
+        """``state`` says what the workspace holds now, e.g. "nothing was written"."""
+        path = Path(os.fsdecode(err.filename)) if err.filename else fallback
+        reason = err.strerror or str(err)
+        return cls(path, f"cannot write ({reason}); {state}. {_ADVICE.get(err.errno or 0, 'Fix the cause and run again.')}")
+
+
+_ADVICE = {
+    errno.ENOSPC: "Free disk space and run again.",
+    errno.EDQUOT: "Free space within your disk quota and run again.",
+    errno.EACCES: "Give this user write permission on that folder and run again.",
+    errno.EPERM: "Give this user write permission on that folder and run again.",
+    errno.EROFS: "The file system is read-only: remount it read-write, or run on a writable copy of the workspace.",
+    errno.ENAMETOOLONG: "The path is too long for the file system: use a shorter workspace path or file name.",
+    errno.EXDEV: "Keep consensus/ on one file system (no mount points inside it).",
+}
+
+
+class WorkspaceBusyError(DevopsAgentError):
+    def __init__(self, lock_file: Path, holder: str, timeout: float) -> None:
+        self.path = lock_file
+        super().__init__(
+            f"{lock_file}: another run ({holder}) still holds the workspace lock after {timeout:g} s; "
+            "wait for it to finish, or raise --lock-timeout"
+        )
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a run; ``committed`` tells whether the decision was committed first."""
+
+    def __init__(self, signum: int, *, committed: bool = False) -> None:
+        self.signum = signum
+        self.committed = committed
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
 
 def exit_code_for(err: BaseException) -> int:
     """Map an exception to the process exit code (the only place that does)."""
     if isinstance(err, DevopsAgentError):
         return err.exit_code
+    if isinstance(err, Interrupted):
+        return 128 + err.signum
     if isinstance(err, KeyboardInterrupt):
         return 130
     return EXIT_FAILED
@@ -161,3 +212,22 @@ def exit_code_for(err: BaseException) -> int:
 
 def decision_for(err: BaseException) -> str:
     return err.decision if isinstance(err, DevopsAgentError) else "failed"
+
+
+SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+_MIN_SECRET = 6  # shorter values would blank out ordinary words; real keys are far longer
+_CREDENTIAL = re.compile(r"(?i)((?:authorization|x-api-key)[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)[^\s\"',}\]\\]+")
+_KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{6,}")
+
+
+def scrub_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with every credential value replaced by ``[redacted]``: the key as set (raw and stripped),
+    anything shaped like an Anthropic key, and the value after ``Authorization``/``x-api-key``."""
+    env = os.environ if environ is None else environ
+    for name in SECRET_VARIABLES:
+        raw = env.get(name) or ""
+        for value in sorted({raw, raw.strip(), raw.rstrip("\r\n")}, key=len, reverse=True):
+            if len(value.strip()) >= _MIN_SECRET:
+                text = text.replace(value, "[redacted]")
+    text = _KEY_SHAPE.sub("[redacted]", text)
+    return _CREDENTIAL.sub(r"\1[redacted]", text)

@@ -1,27 +1,42 @@
-"""The one way the agent writes a file: a temp file beside the target, fsynced, then renamed into place."""
+"""The one way the agent writes a file, and the checks that keep every write inside the workspace.
+
+Files are written to a temp file beside the target, fsynced, then renamed into place. Nothing is ever
+written through a symbolic link: folders are checked component by component with ``lstat`` and files are
+opened with ``O_NOFOLLOW``.
+"""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import shutil
+import stat
 from pathlib import Path
 
+from agent.errors import UnsafePathError
+
 TMP_PREFIX = ".devops-agent-tmp-"
+NO_LINKS = "the agent never writes through a link (replace it with a real folder or file)"
+NAME_MAX = 255
+
+
+def encode(text: str) -> bytes:
+    """UTF-8; a lone surrogate (from a lenient JSON parse) becomes the escape ``\\udcff``, valid in JSON strings."""
+    return text.encode("utf-8", "backslashreplace")
 
 
 def atomic_write(path: Path, data: str | bytes, *, mode: int = 0o644) -> Path:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a part.
 
     The temp file is created with ``O_EXCL | O_NOFOLLOW`` (a planted link is never followed),
-    fsynced, renamed over ``path``, and the folder is fsynced so the rename survives a crash.
+    fsynced, renamed over ``path`` (a link at ``path`` is replaced, not followed), and the folder
+    is fsynced so the rename survives a crash.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = encode(data) if isinstance(data, str) else data
     tmp = path.parent / f"{TMP_PREFIX}{os.getpid()}-{path.name}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    write_new(tmp, raw, mode=mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -30,9 +45,131 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int = 0o644) -> Path:
     return path
 
 
+def write_new(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Create ``path`` (never an existing file, never through a link), write ``data`` and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def refuse_links(root: Path, path: Path, *, folder: bool = False) -> Path:
+    """Check every existing component of ``path`` below ``root``; return the deepest one that exists.
+
+    A symbolic link anywhere on the way is refused (exit 2), so nothing we write can land outside
+    ``root``; so is a file where a folder is needed (``folder``: ``path`` itself must be one too).
+    """
+    deepest, current = root, root
+    parts = path.relative_to(root).parts
+    for n, part in enumerate(parts):
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            break
+        if stat.S_ISLNK(info.st_mode):
+            raise UnsafePathError(current, f"is a symbolic link; {NO_LINKS}")
+        if (folder or n < len(parts) - 1) and not stat.S_ISDIR(info.st_mode):
+            raise UnsafePathError(current, "is not a folder")
+        deepest = current
+    return deepest
+
+
+def ensure_dir(root: Path, folder: Path) -> Path:
+    """Create ``folder`` (and its parents below ``root``) refusing links on the way; return it."""
+    refuse_links(root, folder, folder=True)
+    current = root
+    for part in folder.relative_to(root).parts:
+        current = current / part
+        try:
+            current.mkdir(0o755)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                raise UnsafePathError(current, f"is not a real folder; {NO_LINKS}") from None
+    return folder
+
+
+def sha256_of(path: Path) -> str | None:
+    """The file's sha256, or None when it is missing, a link or not a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        first, second = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def place_new(source: Path, target: Path) -> bool:
+    """Give ``source``'s file the name ``target`` without ever replacing another file; False if the name is taken.
+
+    A hard link does that atomically; where links are impossible (another file system, or one
+    without hard links) the data is copied to a temp file beside ``target`` first. ``source`` stays.
+    Calling it again after a crash is harmless: a ``target`` that already is ``source`` counts as placed.
+    """
+    try:
+        os.link(source, target, follow_symlinks=False)
+        return True
+    except FileExistsError:
+        return same_file(source, target) or _same_bytes(source, target)
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+    tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-copy"
+    with source.open("rb") as handle:
+        write_new(tmp, handle.read())
+    try:
+        os.link(tmp, target, follow_symlinks=False)
+    except FileExistsError:
+        return _same_bytes(source, target)
+    except OSError:
+        if os.path.lexists(target):
+            return _same_bytes(source, target)
+        tmp.rename(target)  # no hard links at all here; the lock keeps our own runs out of this window
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    digest = sha256_of(a)
+    return digest is not None and digest == sha256_of(b)
+
+
+def fit_name(name: str) -> str:
+    """``name`` shortened (keeping its suffix) so that it fits the file system's 255-byte limit."""
+    if len(os.fsencode(name)) <= NAME_MAX:
+        return name
+    stem, dot, suffix = name.rpartition(".") if "." in name[1:] else (name, "", "")
+    keep = stem
+    while keep and len(os.fsencode(keep + dot + suffix)) > NAME_MAX:
+        keep = keep[:-1]
+    return keep + dot + suffix
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder we created (never following links), ignoring what is already gone."""
+    if os.path.lexists(path):
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,15 +1,22 @@
-"""Deterministic gates that decide before any model is asked: quality approval and the security scan.
+"""Deterministic gates that decide before any model is asked: quality approval, the security scan, open blockers.
 
-Only structured fields count here; no text inside an upstream file can change a gate's outcome.
+Only structured fields count here; no text inside an upstream file can change a gate's outcome. Each gate
+fails closed: anything short of an unambiguous approval and an unambiguous pass stops the run.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.artifacts import Veto
+from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_scan, shown
 from agent.workspace import Inputs
+
+REVIEW = "artifacts/review.json"
+IMPLEMENTATION = "artifacts/implementation.json"
+_PASS_WORDS = frozenset({"pass", "passed", "approved"})
 
 
 @dataclass(frozen=True)
@@ -21,63 +28,143 @@ class GateResult:
 
 
 def evaluate(inputs: Inputs) -> GateResult:
-    review = inputs.review
-    statuses = {
-        "review_status": review.review_status,
-        "approval.status": review.approval.status if review.approval else None,
-    }
-    given = {k: v for k, v in statuses.items() if v is not None}
-    if not given or any(v != "approved" for v in given.values()):
-        shown = ", ".join(f"{k}={v!r}" for k, v in statuses.items())
-        return GateResult("not_ready", f"quality has not approved ({shown} in artifacts/review.json)")
-    veto = _security_veto(inputs)
+    refusal = not_approved(inputs.review)
+    if refusal:
+        return GateResult("not_ready", refusal)
+    veto = readiness_veto(inputs)
     if veto:
         return GateResult("veto", veto.reason, veto=veto)
     return GateResult("pass", findings=findings(inputs))
 
 
-def _security_veto(inputs: Inputs) -> Veto | None:
-    scan = inputs.review.security_scan
-    if scan is None:
-        return Veto(
-            subject="not_production_ready",
-            content={
-                "violation": "No security scan result in the quality review",
-                "location": "artifacts/review.json: security_scan",
-                "impact": "Cannot show the release is free of known vulnerabilities",
-                "requirement": "Security scanning passed (seed: MUST HAVE before deployment)",
-                "suggestion": "Run the security scan (e.g. bandit, pip-audit) and record security_scan in review.json",
-                "blocking": True,
-            },
-            action_needed="run_security_scan",
-            reason="review.json has no security_scan",
-            source="gate",
-        )
-    count = scan.vulnerability_count
-    if scan.passed is not False and count == 0:
+def not_approved(review: Review) -> str | None:
+    """Why quality's approval does not hold, or None: a main status must say approved and no status present may disagree."""
+    statuses = review.statuses()
+    main = [key for key in statuses if key in {"review_status", "approval.status", "approval"}]
+    against = {key: value for key, value in statuses.items() if not _says_approved(key, value)}
+    if main and not against:
         return None
-    findings: list[Any] = scan.findings or [f"{count} vulnerabilities reported"] if count else []
+    listed = ", ".join(f"{key}={shown(value)}" for key, value in against.items()) or "no review_status or approval.status"
+    return f"quality has not approved ({listed} in {REVIEW})"
+
+
+def _says_approved(key: str, value: Any) -> bool:
+    if key == "approval.merge_ready":
+        return value is True
+    words = _PASS_WORDS if key.startswith("three_pass_review.") else {"approved"}
+    return isinstance(value, str) and value.strip().lower() in words
+
+
+def readiness_veto(inputs: Inputs) -> Veto | None:
+    """A veto when the scan is not an unambiguous pass or a blocker is still open; None when both are clear."""
+    scan = read_scan(inputs.review.security_scan)
+    open_blockers = _open_blockers(inputs)
+    if scan.state == "passed" and not open_blockers:
+        return None
+    if scan.state == "failed":
+        return _security_veto(scan, inputs, open_blockers)
+    return _not_ready_veto(scan, open_blockers)
+
+
+def _open_blockers(inputs: Inputs) -> list[tuple[str, Any]]:
+    found = [(REVIEW, item) for item in blockers(inputs.review.blockers)]
+    return found + [(IMPLEMENTATION, item) for item in blockers(inputs.implementation.blockers)]
+
+
+def _security_veto(scan: ScanReading, inputs: Inputs, open_blockers: list[tuple[str, Any]]) -> Veto:
+    count = len(scan.found)
+    found = f"{count} finding(s): {_listed([describe(f) for f in scan.found])}" if count else f"no pass ({scan.verdict})"
     return Veto(
         subject="security_vulnerability",
         content={
-            "violation": f"Security scan failed: {count} vulnerabilities found, passed={scan.passed}",
-            "location": "artifacts/review.json: security_scan",
+            "violation": "Security scan failed" + (f": {count} finding(s)" if count else ""),
+            "specifics": _sentences([f"{REVIEW} security_scan reports {found}", *scan.problems, *_blocker_lines(open_blockers)]),
+            "location": _places(True, open_blockers),
             "impact": "Deploying would ship known vulnerabilities to production",
-            "requirement": "security_scan.passed is true and vulnerabilities_found is 0",
+            "requirement": "security_scan.passed is true and every count or list of findings is zero or empty",
             "suggestion": "Fix or formally accept each finding, re-run the scan, and re-review",
             "blocking": True,
-            "findings": findings + [f"warning: {w}" for w in scan.warnings],
+            "findings": _evidence(scan.found) + _scan_warnings(inputs) + _blocker_findings(open_blockers),
         },
         action_needed="fix_security_vulnerabilities",
-        reason=f"security scan failed ({count} vulnerabilities)",
+        reason=f"security scan failed ({count} finding(s))" if count else "security scan did not pass",
         source="gate",
     )
+
+
+def _not_ready_veto(scan: ScanReading, open_blockers: list[tuple[str, Any]]) -> Veto:
+    scan_ok = scan.state == "passed"
+    problems = [] if scan_ok else [f"{REVIEW}: {p}" for p in scan.problems]
+    violation = "Open blockers" if scan_ok else "No readable passed security scan in the quality review"
+    return Veto(
+        subject="not_production_ready",
+        content={
+            "violation": violation + (" and open blockers" if open_blockers and not scan_ok else ""),
+            "specifics": _sentences([*problems, *_blocker_lines(open_blockers)]),
+            "location": _places(not scan_ok, open_blockers),
+            "impact": "Cannot show the release is free of known vulnerabilities and open blockers",
+            "requirement": "Security scanning passed (seed: MUST HAVE before deployment) and no open blockers",
+            "suggestion": "Record a passed security_scan in review.json (passed: true, no findings) and resolve or remove each blocker",
+            "blocking": True,
+            "findings": _blocker_findings(open_blockers),
+        },
+        action_needed="resolve_blockers" if scan_ok else "run_security_scan",
+        reason=_not_ready_reason(scan, open_blockers),
+        source="gate",
+    )
+
+
+def _not_ready_reason(scan: ScanReading, open_blockers: list[tuple[str, Any]]) -> str:
+    parts = {"passed": [], "missing": ["review.json has no security_scan"]}.get(scan.state, ["the security scan is not an explicit pass"])
+    if open_blockers:
+        parts.append(f"{len(open_blockers)} open blocker(s)")
+    return "; ".join(parts)
+
+
+def _blocker_lines(open_blockers: list[tuple[str, Any]]) -> list[str]:
+    sources = dict.fromkeys(source for source, _ in open_blockers)
+    return [f"{source} lists blockers: {_listed([describe(i) for s, i in open_blockers if s == source])}" for source in sources]
+
+
+def _places(scan: bool, open_blockers: list[tuple[str, Any]]) -> str:
+    places = [f"{REVIEW}: security_scan"] if scan else []
+    return "; ".join(places + [f"{source}: blockers" for source in dict.fromkeys(source for source, _ in open_blockers)])
+
+
+def _blocker_findings(open_blockers: list[tuple[str, Any]]) -> list[str]:
+    return [f"blocker ({source}): {describe(item)}" for source, item in open_blockers[:MAX_EVIDENCE]]
+
+
+def _scan_warnings(inputs: Inputs) -> list[str]:
+    """The scan's warnings (not findings: they never fail it), as context in a veto."""
+    scan = inputs.review.security_scan
+    warnings = scan.get("warnings") if isinstance(scan, dict) else None
+    return [f"warning: {describe(w)}" for w in warnings[:MAX_EVIDENCE]] if isinstance(warnings, list) else []
+
+
+def _listed(items: list[str], limit: int = 10) -> str:
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more
+
+
+def _sentences(parts: list[str]) -> str:
+    return ". ".join(p.rstrip(".") for p in parts if p) + "."
+
+
+def _evidence(found: list[Any]) -> list[Any]:
+    """Findings as given when they are small (structured evidence for quality), else one line each; at most MAX_EVIDENCE."""
+    kept = [item if _small(item) else describe(item) for item in found[:MAX_EVIDENCE]]
+    return kept + ([f"(+{len(found) - MAX_EVIDENCE} more findings)"] if len(found) > MAX_EVIDENCE else [])
+
+
+def _small(item: Any) -> bool:
+    return isinstance(item, str | dict) and len(json.dumps(item, default=str)) <= 1000
 
 
 def findings(inputs: Inputs) -> list[str]:
     """Facts the model should weigh; they inform the decision but do not make it."""
     notes: list[str] = []
-    approval = inputs.review.approval
+    approval = inputs.review.approval_block
     if approval and approval.conditions:
         notes.append(f"quality approved with conditions: {approval.conditions}")
     declared = inputs.implementation.declared_endpoints()
@@ -88,8 +175,6 @@ def findings(inputs: Inputs) -> list[str]:
     )
     if inputs.plan.rollback_plan is None:
         notes.append("plan.json has no rollback_plan")
-    if inputs.implementation.blockers:
-        notes.append(f"implementation.json lists blockers: {inputs.implementation.blockers}")
     scenarios = inputs.review.test_analysis.get("additional_scenarios_needed")
     if scenarios:
         notes.append(f"quality asks for additional test scenarios: {scenarios}")

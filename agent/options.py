@@ -61,7 +61,7 @@ class RunOptions:
     model: str = field(default=DEFAULT_MODEL, metadata=_meta("model name (default: $DEVOPS_AGENT_MODEL or %(default)s)"))
     effort: str = field(
         default="medium",
-        metadata=_meta("the model's effort (default %(default)s)", choices=["low", "medium", "high", "max"]),
+        metadata=_meta("the model's effort (default %(default)s)", choices=["low", "medium", "high", "xhigh", "max"]),
     )
     draft: bool = field(
         default=True,
@@ -72,12 +72,17 @@ class RunOptions:
         default=60_000, metadata=_meta("token budget of upstream content in the prompt (default %(default)s)", type=_number(int, 1))
     )
     max_tokens: int = field(
-        default=16_000, metadata=_meta("max_tokens of each model reply, thinking included (default %(default)s)", type=_number(int, 1))
+        default=32_000,
+        metadata=_meta(
+            "max_tokens of each reply, thinking included; doubled (up to 64,000) to re-ask after a cut-off (default %(default)s)",
+            type=_number(int, 1),
+        ),
     )
     request_timeout: float = field(
-        default=300.0,
+        default=120.0,
         metadata=_meta(
-            "seconds per API request (default %(default)s)",
+            "longest silence allowed while a reply streams: seconds without a byte before the attempt is abandoned and retried"
+            " (default %(default)s)",
             type=_number(float, 0, inclusive=False),
             metavar="SECONDS",
         ),
@@ -86,9 +91,9 @@ class RunOptions:
         default=5, metadata=_meta("attempts per request, retries included (default %(default)s)", type=_number(int, 1))
     )
     max_retry_wait: float = field(
-        default=120.0,
+        default=600.0,
         metadata=_meta(
-            "total seconds of waiting between retries of one request (default %(default)s)",
+            "seconds one request may take in all, attempts and the waits between them included (default %(default)s)",
             type=_number(float, 0, inclusive=False),
             metavar="SECONDS",
         ),

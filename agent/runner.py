@@ -1,21 +1,27 @@
-"""One run of the devops stage: load → gate → (model loop) → commit, under the workspace lock."""
+"""One run of the devops stage: lock → recover → load → gate → (model loop) → commit, with signals handled."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
-from agent import gates, prompting
+from agent import decision_log, gates, journal, prompting
 from agent.artifacts import Approve, Decision, now
 from agent.conversation import Conversation, Stats
-from agent.errors import EXIT_APPROVED, EXIT_NOT_READY, EXIT_VETOED, DevopsAgentError
+from agent.errors import EXIT_APPROVED, EXIT_NOT_READY, EXIT_VETOED, DevopsAgentError, Interrupted
+from agent.journal import FaultHook
 from agent.models import Log, Model, build_model
 from agent.options import RunOptions
 from agent.transcript import Transcript
 from agent.workspace import Inputs, Workspace, load, locked
-from agent.writer import FaultHook, Writer
+from agent.writer import Committed, Writer, refuse_unsafe
 
 
 @dataclass
@@ -52,22 +58,110 @@ class RunResult:
 ModelFactory = Callable[[RunOptions, Inputs, Log], Model]
 
 
+class SignalGuard:
+    """SIGINT/SIGTERM during a run raise ``Interrupted`` at once, except inside ``deferred()`` (the commit),
+    where the signal waits for ``check()`` at the commit point or for the end of the commit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.committed = False
+        self._deferring = 0
+        self._installed = 0
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if first and not self._deferring:  # a second signal never interrupts the clean-up of the first
+            raise Interrupted(signum, committed=self.committed)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Our handlers for the run only (and only where Python allows them: the main thread)."""
+        if self._installed or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        self._installed += 1
+        try:
+            yield
+        finally:
+            self._installed -= 1
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum, committed=self.committed)
+
+
+def _no_fault(point: str) -> None:
+    """Without a test's hook, the commit runs straight through."""
+
+
 class Runner:
-    def __init__(self, opts: RunOptions, *, log: Log, model_factory: ModelFactory = build_model, fault: FaultHook | None = None) -> None:
-        self.opts, self.log, self.model_factory, self.fault = opts, log, model_factory, fault
+    def __init__(
+        self,
+        opts: RunOptions,
+        *,
+        log: Log,
+        model_factory: ModelFactory = build_model,
+        fault: FaultHook | None = None,
+        guard: SignalGuard | None = None,
+    ) -> None:
+        self.opts, self.log, self.model_factory = opts, log, model_factory
+        self.fault = fault or _no_fault
+        self.guard = guard or SignalGuard()
         self.result = RunResult("error", 2)
 
     def run(self) -> RunResult:
         workspace = Workspace.locate(self.opts.workspace)
-        with locked(workspace):
+        with self.guard.installed(), locked(workspace, self.opts.lock_timeout, log=self.log):
+            self._recover(workspace)
             inputs = load(workspace)
-            self.result = RunResult("error", 2, inputs.epic_id, inputs.iteration, warnings=inputs.warnings)
+            self.result = RunResult("error", 2, inputs.epic_id, inputs.iteration, warnings=self.result.warnings)
             for warning in inputs.warnings:
-                self.log(f"warning: {warning}")
-            earlier = inputs.devops_decision()
-            if earlier and not self.opts.force:
+                self._warn(warning)
+            earlier = self._earlier_decision(inputs)
+            if earlier is not None:
                 return self._earlier(earlier)
             return self._decide(inputs)
+
+    def _warn(self, warning: str) -> None:
+        self.result.warnings.append(warning)
+        self.log(f"warning: {warning}")
+
+    def _recover(self, workspace: Workspace) -> None:
+        """First thing under the lock: refuse links, finish what an interrupted run committed, sweep the rest."""
+        refuse_unsafe(workspace)
+        with self.guard.deferred():
+            warnings = journal.recover(workspace, lambda point: self.fault(f"recover:{point}"))
+        for warning in warnings:
+            self._warn(warning)
+        self.guard.check()
+
+    def _earlier_decision(self, inputs: Inputs) -> dict[str, Any] | None:
+        """The logged decision for this iteration, if its files are still there as committed."""
+        earlier = inputs.devops_decision()
+        if earlier is None or self.opts.force:
+            return None
+        problems = decision_log.verify(inputs.workspace, earlier)
+        if not problems:
+            return earlier
+        self._warn(
+            f"log line for {inputs.epic_id} iteration {inputs.iteration} claims files that are missing/changed: "
+            f"{'; '.join(problems)}; deciding again"
+        )
+        return None
 
     def _earlier(self, entry: dict[str, Any]) -> RunResult:
         code = EXIT_APPROVED if entry["decision"] == "approve" else EXIT_VETOED
@@ -78,53 +172,78 @@ class Runner:
     def _decide(self, inputs: Inputs) -> RunResult:
         gate = gates.evaluate(inputs)
         moment = now()
-        writer = Writer(inputs, moment, self.fault) if self.fault else Writer(inputs, moment)
         if gate.outcome == "not_ready":
             self.result.decision, self.result.exit_code, self.result.reason = "not_ready", EXIT_NOT_READY, gate.reason
             return self.result
-        decision: Decision | None = gate.veto
-        if decision is None:
-            decision = self._converse(inputs, gate.findings, moment)
-        committed = writer.commit(decision)
+        decision: Decision = gate.veto if gate.veto is not None else self._converse(inputs, gate.findings, moment)
+        writer = Writer(inputs, moment, self.fault, checkpoint=self.guard.check)
+        with self.guard.deferred():
+            committed = writer.commit(decision)
+            self._committed(decision, committed, gate.reason if gate.veto else "")
+        self.guard.check()
+        return self.result
+
+    def _committed(self, decision: Decision, committed: Committed, gate_reason: str) -> None:
         self.result.decision = decision.kind
         self.result.exit_code = EXIT_APPROVED if isinstance(decision, Approve) else EXIT_VETOED
         self.result.written = [str(p) for p in committed.written]
-        self.result.reason = decision.reason or (gate.reason if gate.veto else "")
-        return self.result
+        self.result.reason = decision.reason or gate_reason
+        for warning in committed.warnings:
+            self._warn(warning)
+        self.guard.committed = True
 
     def _converse(self, inputs: Inputs, findings: list[str], moment: Any) -> Decision:
+        """Ask the model (with the offline planner's draft unless --no-draft), audited in a transcript."""
+        from agent.models.offline import OfflineModel, planner
+        from agent.models.progress import LiveLine
+
         model = self.model_factory(self.opts, inputs, self.log)
+        # The offline backend's own plan is the draft: planned once.
+        draft = (model.plan() if isinstance(model, OfflineModel) else planner.plan(inputs)) if self.opts.draft else None
+        live = LiveLine(sys.stderr, lambda: self.result.stats.turns) if sys.stderr.isatty() and model.reads_prompt else None
+        log = self.log if live is None else live.before(self.log)
         assembly = prompting.assemble(
             inputs,
             findings,
             model=self.opts.model,
             max_input_tokens=self.opts.max_input_tokens,
             max_tokens=self.opts.max_tokens,
+            effort=self.opts.effort,
+            draft=draft,
+            count=(lambda text: model.count_tokens(self.opts.model, text)) if model.reads_prompt else None,
+            documents=model.reads_prompt,
         )
         for note in assembly.omitted:
-            self.log(f"input budget: {note}")
+            log(f"input budget: {note}")
         transcript = Transcript(model.name, self.opts.model, moment, assembly.request)
+        transcript.add({"documents": {"tokens": assembly.document_tokens, "counted": assembly.counted, "omitted": assembly.omitted}})
         conversation = Conversation(
-            model, inputs, assembly.request, moment, max_turns=self.opts.max_turns, log=self.log, record=transcript.add
+            model, inputs, assembly.request, moment, max_turns=self.opts.max_turns, log=log, record=transcript.add, draft=draft,
+            progress=live,
         )
         self.result.stats = conversation.stats
         outcome: dict[str, Any] = {"decision": "failed"}
         try:
             decision = conversation.run()
-            outcome = {"decision": decision.kind, "reason": decision.reason}
+            outcome = {"decision": decision.kind, "reason": decision.reason, "provenance": conversation.provenance(decision)}
             return decision
         except DevopsAgentError as err:
             outcome = {"decision": err.decision, "error": str(err)}
             raise
         finally:
+            if live is not None:
+                live.clear()
             self._save_audit(model, inputs, transcript, conversation.stats, outcome)
 
     def _save_audit(self, model: Model, inputs: Inputs, transcript: Transcript, stats: Stats, outcome: dict[str, Any]) -> None:
+        """The recording (--record) and the transcript; neither holds a credential (the SDK's headers are not kept)."""
         transport = getattr(model, "transport", None)
         if self.opts.record and transport is not None and hasattr(transport, "save"):
             transport.save(self.opts.record)
             self.log(f"recording: {self.opts.record}")
-        if model.name == "offline":
+        if callable(close := getattr(model, "close", None)):
+            close()  # the connections (and, under --record, the network transport)
+        if not model.reads_prompt:
             return
         outcome |= {"turns": stats.turns, "requests": stats.requests, "usage": stats.usage.to_dict()}
         path = transcript.save(inputs.workspace.transcripts, outcome)

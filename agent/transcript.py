@@ -9,6 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.errors import scrub_secrets
+from agent.files import atomic_write, ensure_dir
+
 
 @dataclass
 class Transcript:
@@ -22,11 +25,12 @@ class Transcript:
         self.events.append(event)
 
     def save(self, folder: Path, outcome: dict[str, Any]) -> Path:
-        """Write ``run_<ts>.json`` (a new name each time); request bodies hold no credentials."""
-        folder.mkdir(parents=True, exist_ok=True)
+        """Write ``run_<ts>_<pid>.json`` (a new name each time), atomically, with every credential redacted."""
+        consensus = folder.parent.parent  # logs/devops/ sits in the consensus folder
+        ensure_dir(consensus, folder)
         stem = f"run_{self.started.strftime('%Y_%m_%d_%H_%M_%S')}_{os.getpid()}"
         path, n = folder / f"{stem}.json", 1
-        while path.exists():
+        while os.path.lexists(path):
             n += 1
             path = folder / f"{stem}_{n}.json"
         data = {
@@ -37,7 +41,4 @@ class Transcript:
             "events": self.events,
             "outcome": outcome,
         }
-        tmp = folder / f".{path.name}.tmp"
-        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, scrub_secrets(json.dumps(data, indent=1, ensure_ascii=False, default=str)) + "\n")

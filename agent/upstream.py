@@ -2,27 +2,72 @@
 
 Upstream agents are LLMs: unknown fields are kept (``extra="allow"``), optional
 fields may be missing, and values are coerced only where that is unambiguous
-(``"2"`` → 2 for an iteration; ``"current"`` → unknown).
+(``"2"`` → 2 for an iteration). What a gate decides on (statuses, the security
+scan, blockers, iterations) is kept raw here and read strictly by the functions
+below, so an odd shape can never pass for an approval.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_serializer
+
+from agent.documents import printable
+
+MAX_ITERATION = 2**31 - 1
+MAX_EVIDENCE = 50
+"""At most this many findings or blockers are itemised in a veto; the rest are counted."""
 
 
-def _to_iteration(value: Any) -> int | None:
+def read_iteration(value: Any) -> int | None:
+    """An iteration: a positive integer below 2**31 (``"2"`` and ``2.0`` read as 2); ``None`` when absent.
+
+    Raises ValueError naming the value when it is present but not such an integer.
+    """
+    if value is None:
+        return None
+    number = _whole_number(value)
+    if number is None or not 1 <= number <= MAX_ITERATION:
+        raise ValueError(f"{shown(value)} is not an iteration (a positive integer below 2^31)")
+    return number
+
+
+def _whole_number(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer():
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     return None
+
+
+def shown(value: Any, limit: int = 200) -> str:
+    """A value quoted for one line of a message: as JSON, escaped, shortened."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    except ValueError:  # NaN and the like
+        text = repr(value)
+    return one_line(text, limit)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    text = printable(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _lenient_iteration(value: Any) -> int | None:
+    try:
+        return read_iteration(value)
+    except ValueError:
+        return None
 
 
 def _to_text(value: Any) -> str | None:
@@ -37,24 +82,13 @@ def _to_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _to_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "yes"}:
-        return True
-    if isinstance(value, str) and value.strip().lower() in {"false", "no"}:
-        return False
-    return None
-
-
 def _to_status(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) else None
 
 
-Iteration = Annotated[int | None, BeforeValidator(_to_iteration)]
+Iteration = Annotated[int | None, BeforeValidator(_lenient_iteration)]
 Text = Annotated[str | None, BeforeValidator(_to_text)]
 Items = Annotated[list[Any], BeforeValidator(_to_list)]
-Flag = Annotated[bool | None, BeforeValidator(_to_bool)]
 Status = Annotated[str | None, BeforeValidator(_to_status)]
 
 
@@ -63,45 +97,143 @@ class Lenient(BaseModel):
 
 
 class Approval(Lenient):
-    status: Status = None
+    status: Any = None
     conditions: Items = Field(default_factory=list)
-    merge_ready: Flag = None
-
-
-class SecurityScan(Lenient):
-    vulnerabilities_found: Any = None
-    warnings: Items = Field(default_factory=list)
-    passed: Flag = None
-
-    @property
-    def findings(self) -> list[Any]:
-        """Vulnerabilities given as a list of findings (an integer count gives none)."""
-        return self.vulnerabilities_found if isinstance(self.vulnerabilities_found, list) else []
-
-    @property
-    def vulnerability_count(self) -> int:
-        value = self.vulnerabilities_found
-        if isinstance(value, list):
-            return len(value)
-        if isinstance(value, bool) or value is None:
-            return int(bool(value))
-        if isinstance(value, int | float):
-            return max(int(value), 0)
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
-        return 1 if isinstance(value, str) and value.strip() else 0
+    merge_ready: Any = None
 
 
 class Review(Lenient):
     epic_id: Text = None
-    iteration: Iteration = None
+    iteration: Any = None
     timestamp: Text = None
-    review_status: Status = None
-    approval: Approval | None = None
-    security_scan: SecurityScan | None = None
+    review_status: Any = None
+    approval: Any = None
+    security_scan: Any = None
+    blockers: Any = None
     three_pass_review: dict[str, Any] = Field(default_factory=dict)
     test_analysis: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def approval_block(self) -> Approval | None:
+        return Approval.model_validate(self.approval) if isinstance(self.approval, dict) else None
+
+    def statuses(self) -> dict[str, Any]:
+        """Every status field present (null counts as absent) that quality's approval consists of, raw, by its path in review.json."""
+        found: dict[str, Any] = {"review_status": self.review_status}
+        if isinstance(self.approval, dict):
+            found |= {f"approval.{k}": self.approval.get(k) for k in ("status", "merge_ready")}
+        else:
+            found["approval"] = self.approval
+        for name, review_pass in self.three_pass_review.items():
+            if isinstance(review_pass, dict):
+                found[f"three_pass_review.{name}.status"] = review_pass.get("status")
+        return {k: v for k, v in found.items() if v is not None}
+
+
+# ---------------------------------------------------------------- the security scan, read strictly
+
+ScanState = Literal["missing", "passed", "failed", "unreadable"]
+PASS_WORDS = frozenset({"pass", "passed"})
+FAIL_WORDS = frozenset({"fail", "failed", "false", "no", "off", "0", "error", "errored"})
+FINDING_FIELDS = ("vulnerabilities_found", "vulnerabilities", "findings", "issues")
+SEVERITIES = ("critical", "high", "medium", "moderate", "low", "info", "unknown")
+
+
+@dataclass(frozen=True)
+class ScanReading:
+    """What the scan says: ``found`` is the evidence of findings, ``problems`` what could not be read."""
+
+    state: ScanState
+    found: list[Any] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    verdict: str = ""
+
+
+def read_scan(scan: Any) -> ScanReading:
+    """Passed only on an explicit pass with every count and list of findings present at zero or empty."""
+    if scan is None:
+        return ScanReading("missing", problems=["security_scan is missing"])
+    if not isinstance(scan, dict) or not scan:
+        return ScanReading("unreadable", problems=[f"security_scan is {shown(scan)}, expected an object with a result"])
+    found, problems = _scan_findings(scan)
+    verdict, explicit = _scan_verdict(scan, problems)
+    if found or verdict == "failed":
+        return ScanReading("failed", found, problems, explicit)
+    if verdict != "passed" or problems:
+        return ScanReading("unreadable", found, problems or ["security_scan has no explicit pass (passed: true)"], explicit)
+    return ScanReading("passed", verdict=explicit)
+
+
+def _scan_verdict(scan: dict[str, Any], problems: list[str]) -> tuple[str, str]:
+    """"passed" only when every verdict field present says pass; "failed" when one says fail; else "unknown"."""
+    votes: list[str] = []
+    for key in ("passed", "status"):
+        if key in scan:
+            votes.append(_vote(key, scan[key]))
+            if votes[-1] == "unknown":
+                problems.append(f"security_scan.{key} is {shown(scan[key])}, neither an explicit pass nor a failure")
+    explicit = ", ".join(f"{k}={shown(scan[k])}" for k in ("passed", "status") if k in scan)
+    if "failed" in votes:
+        return "failed", explicit
+    return ("passed" if votes and set(votes) == {"passed"} else "unknown"), explicit
+
+
+def _vote(key: str, value: Any) -> str:
+    if key == "passed" and isinstance(value, bool):
+        return "passed" if value else "failed"
+    word = str(value).strip().lower() if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if word in FAIL_WORDS:
+        return "failed"
+    return "passed" if key == "status" and word in PASS_WORDS else "unknown"
+
+
+def _scan_findings(scan: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    found: list[Any] = []
+    problems: list[str] = []
+    for key in (*FINDING_FIELDS, *SEVERITIES):
+        if key in scan:
+            _findings(f"security_scan.{key}", scan[key], found, problems, by_severity=key in FINDING_FIELDS)
+    return found, problems
+
+
+def _findings(where: str, value: Any, found: list[Any], problems: list[str], *, by_severity: bool) -> None:
+    """A count, a list of findings, or (one level) a mapping of severity to either."""
+    if isinstance(value, list):
+        found += value
+        return
+    if isinstance(value, dict) and by_severity:
+        for severity, inner in value.items():
+            _findings(f"{where}.{severity}", inner, found, problems, by_severity=False)
+        return
+    count = _whole_number(value)
+    if count is None or count < 0:
+        problems.append(f"{where} is {shown(value)}, not a count of findings")
+    elif count:
+        found.append(f"{where.removeprefix('security_scan.')}: {count}")
+
+
+def blockers(value: Any) -> list[Any]:
+    """The non-empty items of a ``blockers`` field (a lone value counts as one item)."""
+    return [item for item in _to_list(value) if not _empty(item)]
+
+
+def _empty(item: Any) -> bool:
+    if item is None or item is False or (isinstance(item, int | float) and item == 0):
+        return True
+    return (isinstance(item, str) and not item.strip()) or (isinstance(item, list | dict) and not item)
+
+
+def describe(item: Any) -> str:
+    """One finding or blocker as one line: the identifying fields of a mapping, else the value itself."""
+    if isinstance(item, str):
+        return one_line(item)
+    if isinstance(item, dict):
+        keys = ("id", "cve", "severity", "package", "file", "line", "title", "issue", "description", "blocker", "reason")
+        parts = [f"{k}={item[k]}" for k in keys if isinstance(item.get(k), str | int | float) and not isinstance(item[k], bool)]
+        if parts:
+            return one_line(", ".join(parts))
+    return shown(item)
 
 
 _ENDPOINT = re.compile(r"(?:^|\s)(/[A-Za-z0-9._~/{}:-]*)")
@@ -134,7 +266,7 @@ class Task(Lenient):
 
 class Implementation(Lenient):
     epic_id: Text = None
-    iteration: Iteration = None
+    iteration: Any = None
     tasks_completed: Items = Field(default_factory=list)
     code_metrics: dict[str, Any] = Field(default_factory=dict)
     deviations: Items = Field(default_factory=list)
@@ -174,7 +306,7 @@ class Risk(Lenient):
 
 class Plan(Lenient):
     epic_id: Text = None
-    iteration: Iteration = None
+    iteration: Any = None
     stages: Items = Field(default_factory=list)
     test_strategy: dict[str, Any] = Field(default_factory=dict)
     rollback_plan: RollbackPlan | None = None
@@ -193,8 +325,12 @@ class Plan(Lenient):
 class EpicState(Lenient):
     epic_id: Text = None
     title: Text = None
-    iteration: Iteration = None
-    current_iteration: Iteration = None
+    iteration: Any = None
+    current_iteration: Any = None
+
+    @property
+    def raw_iteration(self) -> Any:
+        return self.iteration if self.iteration is not None else self.current_iteration
 
 
 class Message(Lenient):
@@ -210,6 +346,16 @@ class Message(Lenient):
     subject: Text = None
     content: Any = None
     action_needed: Text = None
+
+    @property
+    def label(self) -> str:
+        """The file name safe to print or put in prompt markup (the name itself may hold undecodable bytes)."""
+        return printable(self.file)
+
+    @field_serializer("file")
+    def _file_shown(self, file: str) -> str:
+        # ``file`` keeps the name's bytes (surrogateescape) for archiving; a dump (the prompt) gets text that encodes.
+        return printable(file)
 
     @classmethod
     def from_document(cls, file: str, data: dict[str, Any]) -> Message:

@@ -1,39 +1,51 @@
-"""Commit a decision to the workspace: atomic files, one decision-log line, inbox archived.
+"""Commit a decision to the workspace: stage every file, write the journal (the commit point), apply it.
 
-Order matters for crash safety. Every file is first written in full to a temp
-file beside its destination and fsynced; then the files are renamed into place;
-only then is the decision-log line appended (one ``write`` on an ``O_APPEND``
-descriptor); inbox messages move last. A crash at any instant therefore leaves
-either no decision logged, or a logged decision with all of its artifacts —
-never half a file. Temp files a killed run left behind are swept at the next
-commit, under the same lock.
+1. Stage: each file the decision writes (the artifacts and the files rendered from the plan, or the
+   veto) is written in full and fsynced as ``consensus/.devops-agent-staging/<id>.<n>``; a name is chosen
+   for the veto and for every archived message (never one that exists: one listing per folder). Every
+   folder we will write into is checked first (no links, one file system, writable).
+2. Journal: ``<id>.journal`` beside the staged files. Once it exists the decision is committed.
+3. Apply (``agent.journal``): place the veto → append the log line → rename the artifacts into place
+   (removing rendered files the plan no longer has) → archive the inbox → delete the journal and leftovers.
+
+A failure before the log line is appended rolls everything back (nothing visible had changed); a crash
+at any instant leaves a journal that the next run replays, or none, and then the next run sweeps the
+staged files. See ``agent.journal``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
+import hashlib
 import json
 import os
 import re
+import secrets
+import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from agent import decision_log
+from agent import journal as journal_steps
 from agent.artifacts import Approve, Decision, dump_yaml, iso, veto_message
-from agent.errors import CommitError
+from agent.errors import CommitError, UnsafePathError
+from agent.files import encode, ensure_dir, fit_name, refuse_links, write_new
+from agent.journal import FaultHook, Journal, no_fault, numbered, staging_root
 from agent.workspace import Inputs, Workspace
 
-FaultHook = Callable[[str], None]
-TMP_PREFIX = ".devops-agent-tmp-"
 SOURCE_DOCUMENT = "artifacts/review.json"
 UPSTREAM = ("artifacts/review.json", "artifacts/implementation.json", "artifacts/plan.json")
 _UNDERSCORE_TS = re.compile(r"\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}")
+_ISO_TS = re.compile(r"\d{8}T\d{6}Z?")
+_SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+NOTHING_WRITTEN = "nothing was written"
 
 
-def _no_fault(point: str) -> None:
-    """Tests replace this to kill the process at a named point of the commit."""
+def _nothing() -> None:
+    """Default checkpoint: nothing asks the commit to stop."""
 
 
 @dataclass(frozen=True)
@@ -41,58 +53,174 @@ class Committed:
     written: list[Path]
     archived: list[Path]
     log_entry: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
 
 
-def filename_stamp(workspace: Workspace, moment: datetime) -> str:
+def printable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept as surrogate escapes) become ``\\xff``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def filename_stamp(names: list[str], moment: datetime) -> str:
     """The workspace's style for timestamps in file names: ``2026_11_24_14_00_10`` unless it uses ISO."""
-    names = [p.name for d in (workspace.devops_inbox, workspace.processed, workspace.quality_inbox) if d.is_dir() for p in d.iterdir()]
-    iso_style = any(re.search(r"\d{8}T\d{6}Z?", n) for n in names) and not any(_UNDERSCORE_TS.search(n) for n in names)
+    iso_style = any(_ISO_TS.search(n) for n in names) and not any(_UNDERSCORE_TS.search(n) for n in names)
     return moment.strftime("%Y%m%dT%H%M%SZ" if iso_style else "%Y_%m_%d_%H_%M_%S")
 
 
+def _listing(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)  # noqa: PTH208 - names only, one call per folder (10,000 names cost milliseconds)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def unique_name(name: str, taken: set[str], stamp: str) -> str:
+    """``name``, else ``<stem>.<stamp><suffix>``, else ``<stem>.<stamp>_2<suffix>``...: O(1) per name against ``taken``."""
+    candidate = fit_name(name)
+    if candidate in taken:
+        plain = Path(name)
+        first = Path(fit_name(f"{plain.stem}.{stamp}{plain.suffix}"))
+        candidate, n = first.name, 1
+        while candidate in taken:
+            n += 1
+            candidate = numbered(first, n).name
+    taken.add(candidate)
+    return candidate
+
+
+def refuse_unsafe(ws: Workspace) -> None:
+    """Exit 2 naming the first link (or file where a folder belongs) among everything a run writes into."""
+    for folder in (ws.artifacts, ws.quality_inbox, ws.processed, ws.devops_inbox, ws.transcripts, ws.decision_log.parent, staging_root(ws)):
+        refuse_links(ws.consensus, folder, folder=True)
+    for path in (ws.decision_log, ws.lock_file):
+        refuse_links(ws.consensus, path)
+        if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
+            raise UnsafePathError(path, "is not a regular file")
+
+
 class Writer:
-    def __init__(self, inputs: Inputs, moment: datetime, fault: FaultHook = _no_fault) -> None:
+    def __init__(
+        self, inputs: Inputs, moment: datetime, fault: FaultHook = no_fault, checkpoint: Callable[[], None] = _nothing
+    ) -> None:
         self.inputs = inputs
         self.ws = inputs.workspace
         self.moment = moment
         self.fault = fault
+        self.checkpoint = checkpoint
 
     def commit(self, decision: Decision) -> Committed:
-        """Write the decision; the caller holds ``locked(workspace)``."""
+        """Write the decision; the caller holds ``locked(workspace)`` and has run ``journal.recover``."""
+        root, commit = staging_root(self.ws), f"{self.moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
+        journal: Journal | None = None
         try:
-            return self._commit(decision)
+            journal = self._prepare(decision, root, commit)
+            self.checkpoint()  # a signal that arrived while staging stops us here, before the commit point
+            journal.save()
+            journal_steps.place_and_log(self.ws, journal, self.fault)
+        except BaseException as err:
+            if journal is None or not self._logged(journal):  # else the line reached the log: committed after all
+                journal_steps.rollback(self.ws, journal, root, commit)
+                if isinstance(err, OSError):
+                    raise CommitError.from_os_error(err, root, NOTHING_WRITTEN) from None
+                raise
+        return self._finish(journal)
+
+    def _logged(self, journal: Journal) -> bool:
+        try:
+            return decision_log.contains(self.ws.consensus / journal.log, decision_log.encode(journal.entry))
+        except OSError:
+            return False
+
+    def _finish(self, journal: Journal) -> Committed:
+        try:
+            journal_steps.replace_artifacts(self.ws, journal, self.fault)
         except OSError as err:
-            raise CommitError(Path(err.filename or self.ws.consensus), f"cannot write: {err.strerror}") from None
+            state = f"the decision is logged but not every artifact is in place; the next run completes it (journal {journal.path})"
+            raise CommitError.from_os_error(err, journal.path, state) from None
+        warnings = journal_steps.archive_inbox(self.ws, journal, self.fault)
+        if not warnings:
+            journal_steps.finish(journal, self.fault)
+        written = [self.ws.consensus / target for _, target in journal.place + journal.replace]
+        archived = [self.ws.consensus / target for _, target in journal.archive]
+        return Committed(written, archived, journal.entry, warnings)
 
-    def _commit(self, decision: Decision) -> Committed:
-        self._sweep()
+    def _prepare(self, decision: Decision, root: Path, commit: str) -> Journal:
+        """Stage every file (fsynced) under the staging folder; nothing visible changes here."""
+        files = self._files(decision)
+        self._preflight([self.ws.consensus / r for r in files], root)
+        journal = Journal(root, commit, {}, self.ws.relative(self.ws.decision_log))
+        ensure_dir(self.ws.consensus, root)
+        digests, pairs = {}, []
+        for n, (relative, data) in enumerate(files.items()):
+            write_new(journal.staged(f"{commit}.{n}"), data)
+            digests[relative] = _sha256(data)
+            pairs.append([f"{commit}.{n}", relative])
+            self.fault(f"staged:{relative}")
+        self.fault("staged")
         if isinstance(decision, Approve):
-            files = {
-                self.ws.artifacts / "deployment.json": json.dumps(decision.deployment, indent=2, ensure_ascii=False) + "\n",
-                self.ws.artifacts / "cicd.yaml": decision.cicd if decision.cicd.endswith("\n") else decision.cicd + "\n",
-                self.ws.artifacts / "runbook.md": decision.runbook if decision.runbook.endswith("\n") else decision.runbook + "\n",
-            }
-            staged = [(self._stage(path, text), path) for path, text in files.items()]
-            self.fault("staged")
-            for tmp, path in staged:
-                os.replace(tmp, path)
-                self.fault(f"replaced:{path.name}")
-            written = [path for _, path in staged]
+            journal.replace, journal.remove = pairs, self._stale(decision)
         else:
-            text = dump_yaml(veto_message(decision, self.inputs, self.moment))
-            path = self._new_veto_path()
-            tmp = self._stage(path, text)
-            self.fault("staged")
-            written = [self._link_new(tmp, path)]
-        _fsync_dir(self.ws.artifacts if isinstance(decision, Approve) else self.ws.quality_inbox)
-        self.fault("before_log")
-        entry = self.log_entry(decision, written)
-        self._append_log(entry)
-        self.fault("logged")
-        archived = self._archive()
-        return Committed(written, archived, entry)
+            journal.place = pairs
+        journal.archive = self._archive_names()
+        journal.entry = self.log_entry(decision, digests)
+        return journal
 
-    def log_entry(self, decision: Decision, written: list[Path]) -> dict[str, Any]:
+    def _files(self, decision: Decision) -> dict[str, bytes]:
+        """Every file the decision writes, by path relative to consensus/."""
+        if not isinstance(decision, Approve):
+            name = f"veto_{filename_stamp(self._names(), self.moment)}.yaml"
+            taken = set(_listing(self.ws.quality_inbox))
+            chosen, n = Path(name), 1
+            while chosen.name in taken:
+                n += 1
+                chosen = numbered(Path(name), n)
+            return {f"messages/inbox/quality/{chosen.name}": encode(dump_yaml(veto_message(decision, self.inputs, self.moment)))}
+        files = {
+            "artifacts/deployment.json": encode(json.dumps(decision.deployment, indent=2, ensure_ascii=False) + "\n"),
+            "artifacts/cicd.yaml": encode(_ending(decision.cicd)),
+            "artifacts/runbook.md": encode(_ending(decision.runbook)),
+        }
+        for relative, text in sorted(decision.derived.items()):
+            files[f"artifacts/{_derived_path(relative)}"] = encode(_ending(text))
+        return files
+
+    def _stale(self, decision: Approve) -> list[str]:
+        """Rendered files on disk that this plan no longer renders; removed with the commit, so the set is the plan's."""
+        if not decision.derived:
+            return []
+        from agent.rendering.manifests import stale  # only plans with rendered files pay for the import
+
+        return [f"artifacts/{relative}" for relative in stale(self.ws.artifacts, decision.derived)]
+
+    def _names(self) -> list[str]:
+        return [n for d in (self.ws.devops_inbox, self.ws.processed, self.ws.quality_inbox) for n in _listing(d)]
+
+    def _archive_names(self) -> list[list[str]]:
+        """A processed/ name for every message: one listing of processed/, then O(1) per message."""
+        if not self.inputs.messages:
+            return []
+        taken = set(_listing(self.ws.processed))
+        stamp = filename_stamp(list(taken), self.moment)
+        inbox, processed = self.ws.relative(self.ws.devops_inbox), self.ws.relative(self.ws.processed)
+        return [[f"{inbox}/{m.file}", f"{processed}/{unique_name(m.file, taken, stamp)}"] for m in self.inputs.messages]
+
+    def _preflight(self, targets: list[Path], root: Path) -> None:
+        """Before anything is written: no folder on the way is a link, all sit on one file system, all are writable."""
+        folders = {t.parent for t in targets} | {self.ws.decision_log.parent, root}
+        if self.inputs.messages:
+            folders |= {self.ws.processed, self.ws.devops_inbox}
+        home = self.ws.consensus.stat().st_dev
+        for target in sorted(folders):
+            deepest = refuse_links(self.ws.consensus, target, folder=True)
+            if not os.access(deepest, os.W_OK | os.X_OK):
+                code = errno.EROFS if _read_only(deepest) else errno.EACCES
+                raise OSError(code, os.strerror(code), str(deepest))
+            if target != self.ws.processed and deepest.stat().st_dev != home:
+                raise OSError(errno.EXDEV, f"{os.strerror(errno.EXDEV)}: on another file system than consensus/", str(deepest))
+        for path in (self.ws.decision_log, *targets):
+            refuse_links(self.ws.consensus, path)
+
+    def log_entry(self, decision: Decision, digests: dict[str, str]) -> dict[str, Any]:
         if isinstance(decision, Approve):
             strategy = decision.deployment.get("deployment_strategy", {}).get("type")
             details: dict[str, Any] = {
@@ -103,7 +231,10 @@ class Writer:
             }
         else:
             details = {"subject": decision.subject, "blocking": True, "veto_source": decision.source}
-        details["artifacts"] = [self.ws.relative(p) for p in written]
+        details["artifacts"] = list(digests)
+        # Rendered files follow deployment.json and may be re-rendered by hand (`render`); their drift is
+        # validate's `manifests.up_to_date`, so only the decision's own files make it "already decided".
+        details["files"] = {k: v for k, v in digests.items() if not k.startswith(DERIVED_PREFIXES)}
         if decision.reason:
             details["reason"] = decision.reason
         return {
@@ -113,78 +244,32 @@ class Writer:
             "epic_id": self.inputs.epic_id,
             "iteration": self.inputs.iteration,
             "source_document": SOURCE_DOCUMENT,
-            "previous_artifacts": [*UPSTREAM, *(f"messages/inbox/devops/{m.file}" for m in self.inputs.messages)],
+            "previous_artifacts": [*UPSTREAM, *(f"messages/inbox/devops/{printable(m.file)}" for m in self.inputs.messages)],
             "details": details,
         }
 
-    def _stage(self, path: Path, text: str) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f"{TMP_PREFIX}{os.getpid()}-{path.name}"
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return tmp
 
-    def _new_veto_path(self) -> Path:
-        return self.ws.quality_inbox / f"veto_{filename_stamp(self.ws, self.moment)}.yaml"
-
-    def _link_new(self, tmp: Path, path: Path) -> Path:
-        """Put ``tmp`` in place under a name no other file has (``veto_<ts>_2.yaml`` on a clash)."""
-        candidate, n = path, 1
-        while True:
-            try:
-                os.link(tmp, candidate)
-                tmp.unlink()
-                return candidate
-            except FileExistsError:
-                n += 1
-                candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
-
-    def _append_log(self, entry: dict[str, Any]) -> None:
-        log = self.ws.decision_log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
-        fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            prefix = b"" if _ends_with_newline(fd) else b"\n"
-            data = prefix + line.encode("utf-8") + b"\n"
-            if os.write(fd, data) != len(data):
-                raise CommitError(log, "short write to the decision log")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _archive(self) -> list[Path]:
-        moved: list[Path] = []
-        if not self.inputs.messages:
-            return moved
-        self.ws.processed.mkdir(parents=True, exist_ok=True)
-        for message in self.inputs.messages:
-            source = self.ws.devops_inbox / message.file
-            target = self.ws.processed / message.file
-            if target.exists():
-                target = target.with_name(f"{target.stem}.{filename_stamp(self.ws, self.moment)}{target.suffix}")
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(source, target)
-                moved.append(target)
-        return moved
-
-    def _sweep(self) -> None:
-        for folder in (self.ws.artifacts, self.ws.quality_inbox):
-            if folder.is_dir():
-                for stale in folder.glob(f"{TMP_PREFIX}*"):
-                    stale.unlink(missing_ok=True)
+def _ending(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
 
 
-def _ends_with_newline(fd: int) -> bool:
-    size = os.fstat(fd).st_size
-    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+DERIVED_PREFIXES = ("artifacts/k8s/", "artifacts/prometheus/")
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _derived_path(relative: str) -> str:
+    """A rendered file's path below artifacts/: plain names only, never ``..``, absolute or hidden."""
+    parts = PurePosixPath(relative).parts
+    if not parts or not all(_SAFE_PART.match(p) and p not in {".", ".."} for p in parts) or relative.startswith("/"):
+        raise CommitError(Path(relative), "a rendered file's path must be relative, below artifacts/, of plain names")
+    return "/".join(parts)
+
+
+def _read_only(path: Path) -> bool:
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

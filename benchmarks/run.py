@@ -86,10 +86,11 @@ def big_log_rows(bench: Bench) -> list[Row]:
     with log.open("a", encoding="utf-8") as handle:
         for i in range(200_000):
             agent = "devops" if i % 7 == 0 else "quality"
-            entry = {"timestamp": "2026-11-01T00:00:00Z", "agent": agent, "decision": "approve", "epic_id": f"EP-{9000 + i}", "iteration": 1}
+            entry = {"timestamp": "2026-11-01T00:00:00Z", "agent": agent, "decision": "approve", "epic_id": f"EP-{9000 + i}"}
             handle.write(json.dumps(entry) + "\n")
     run = bench.time_agent("run", "--backend", "offline", "--force", "--workspace", str(ws))
-    validate = Bench(bench.root, bench.tmp, bench.runs, {"DEVOPS_AGENT_EXTERNAL_TOOLS": "off"}).time_agent("validate", "--workspace", str(ws))
+    no_tools = Bench(bench.root, bench.tmp, bench.runs, {"DEVOPS_AGENT_EXTERNAL_TOOLS": "off"})
+    validate = no_tools.time_agent("validate", "--workspace", str(ws))
     return [
         ("200,000-line decision log (1 in 7 devops): offline run", "≤ 0.6 s", ms(run)),
         ("200,000-line decision log (1 in 7 devops): validate, tools off", "≤ 0.6 s", ms(validate)),
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
             rows += groups[name](bench)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"devops-agent benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, root {bench.root})")
+    print(f"devops-agent benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, {os.cpu_count()} cores)")
+    print(f"  measured: {bench.root}")
     width = max(len(r[0]) for r in rows)
     goal_width = max(len(r[1]) for r in rows)
     for name, goal, value in rows:

@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agent.errors import ModelError
 
 if TYPE_CHECKING:
+    import httpx2
+
     from agent.options import RunOptions
     from agent.workspace import Inputs
 
 Log = Callable[[str], None]
+Progress = Callable[[str, int], None]
+"""Called while a reply streams: what is being written (``thinking``, ``text`` or a tool name) and output characters so far."""
 
-USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "thinking_tokens")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class Usage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    thinking_tokens: int = 0
+    """Part of ``output_tokens`` (the API's ``output_tokens_details.thinking_tokens``)."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(*(getattr(self, f) + getattr(other, f) for f in USAGE_FIELDS))
@@ -37,6 +43,8 @@ class Usage:
     @classmethod
     def from_wire(cls, raw: Any) -> Usage:
         raw = raw if isinstance(raw, dict) else {}
+        details = raw.get("output_tokens_details")
+        raw = {**raw, "thinking_tokens": details.get("thinking_tokens") if isinstance(details, dict) else None}
         return cls(*(v if isinstance(v := raw.get(f), int) else 0 for f in USAGE_FIELDS))
 
 
@@ -56,14 +64,21 @@ class ModelResponse:
     stop_reason: str | None
     usage: Usage = field(default_factory=Usage)
     requests: int = 1
+    stop_details: dict[str, Any] | None = None
 
     @classmethod
     def from_wire(cls, body: Any, *, requests: int = 1) -> ModelResponse:
         if not isinstance(body, dict) or not isinstance(body.get("content"), list):
             raise ModelError("the model's response has no content list (not a Messages API response)")
         blocks = [b for b in body["content"] if isinstance(b, dict) and isinstance(b.get("type"), str)]
-        stop = body.get("stop_reason")
-        return cls(blocks, stop if isinstance(stop, str) else None, Usage.from_wire(body.get("usage")), requests)
+        stop, details = body.get("stop_reason"), body.get("stop_details")
+        return cls(
+            blocks,
+            stop if isinstance(stop, str) else None,
+            Usage.from_wire(body.get("usage")),
+            requests,
+            details if isinstance(details, dict) else None,
+        )
 
     @property
     def tool_calls(self) -> list[ToolCall]:
@@ -78,12 +93,21 @@ class Model(Protocol):
     """Anything that answers a Messages API request body."""
 
     name: str
+    reads_prompt: bool
+    """False for a backend that never looks at the documents (the offline planner): the prompt is not assembled."""
 
-    def send(self, request: dict[str, Any]) -> ModelResponse: ...
+    def send(self, request: dict[str, Any], progress: Progress | None = None) -> ModelResponse: ...
+
+    def count_tokens(self, model: str, text: str) -> int | None:
+        """Input tokens of ``text`` as one user message, or None where no counter is available."""
+        ...
 
 
-def build_model(opts: RunOptions, inputs: Inputs, log: Log) -> Model:
-    """The backend ``opts.backend`` names; only anthropic and replay import the SDK."""
+def build_model(opts: RunOptions, inputs: Inputs, log: Log, *, transport: httpx2.BaseTransport | None = None) -> Model:
+    """The backend ``opts.backend`` names; only anthropic and replay import the SDK.
+
+    ``transport`` replaces the network under ``--record`` (tests pass a fake upstream).
+    """
     if opts.backend == "offline":
         from agent.models.offline import OfflineModel
 
@@ -107,9 +131,10 @@ def build_model(opts: RunOptions, inputs: Inputs, log: Log) -> Model:
         model.name = "replay"
         return model
     if opts.record is None:
-        return AnthropicModel(retry=retry, timeout=opts.request_timeout)
+        return AnthropicModel(retry=retry, timeout=opts.request_timeout, transport=transport)
     import httpx2
 
     from agent.models.recording import RecordingTransport
 
-    return AnthropicModel(retry=retry, timeout=opts.request_timeout, transport=RecordingTransport(httpx2.HTTPTransport()))
+    upstream = transport or httpx2.HTTPTransport()
+    return AnthropicModel(retry=retry, timeout=opts.request_timeout, transport=RecordingTransport(upstream))

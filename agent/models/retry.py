@@ -1,13 +1,21 @@
-"""The one retry policy for model requests (the SDK's own retries are off so they do not multiply)."""
+"""The one retry policy for model requests (the SDK's own retries are off so they do not multiply).
+
+Aligned with the SDK's documented behaviour: what is retryable is decided where the error is
+translated (``x-should-retry`` wins, spend limits never); a server's positive ``retry-after`` is
+honoured, while ``0``, a past date or none backs off exponentially with jitter; and the total
+budget counts the wall time of the attempts themselves, not only the sleeps between them.
+Needs tenacity >= 8.3 (``upcoming_sleep``, and the wait computed before ``stop`` is asked).
+"""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential, wait_random
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 T = TypeVar("T")
 
@@ -18,26 +26,33 @@ def _retryable(err: BaseException) -> bool:
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with jitter; a server's ``retry-after`` wins; attempts and total wait capped."""
+    """Exponential backoff with jitter; a server's positive ``retry-after`` wins; attempts and wall time capped."""
 
     max_attempts: int = 5
     max_total_wait: float = 120.0
+    """Seconds from the first attempt's start until the last may begin: attempts and sleeps both count."""
     initial: float = 1.0
     max_wait: float = 30.0
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
     log: Callable[[str], None] = field(default=lambda _: None)
 
+    def backoff(self, attempt_number: int) -> float:
+        # The SDK's shape: doubling, capped, jitter only ever shortens (by up to a quarter).
+        doubled: float = self.initial * 2.0 ** (attempt_number - 1)
+        return min(doubled, self.max_wait) * (1 - 0.25 * random.random())
+
     def call(self, attempt: Callable[[], T]) -> T:
-        backoff = wait_exponential(multiplier=self.initial, max=self.max_wait) + wait_random(0, self.initial)
+        started = self.clock()
 
         def wait(state: RetryCallState) -> float:
             err = state.outcome.exception() if state.outcome else None
             hinted = getattr(err, "retry_after", None)
-            return float(hinted) if isinstance(hinted, int | float) and hinted >= 0 else backoff(state)
+            return float(hinted) if isinstance(hinted, int | float) and hinted > 0 else self.backoff(state.attempt_number)
 
         def stop(state: RetryCallState) -> bool:
             upcoming = state.upcoming_sleep or 0.0
-            return state.attempt_number >= self.max_attempts or state.idle_for + upcoming > self.max_total_wait
+            return state.attempt_number >= self.max_attempts or self.clock() - started + upcoming > self.max_total_wait
 
         def announce(state: RetryCallState) -> None:
             err = state.outcome.exception() if state.outcome else None

@@ -1,26 +1,34 @@
 """Fit upstream documents into a token budget, deterministically, saying what was left out.
 
-Documents are sent as compact JSON. When that is still over budget, the bulkiest
-list (or string) is cut down to its first items, repeatedly, until it fits; each
-cut is reported so the prompt can tell the model what it is not seeing.
+Documents are sent as compact JSON, each in its labelled block. When that is over budget:
+inbox messages beyond a quarter of the budget are left out (oldest first); then the bulkiest
+list (or string) anywhere is cut down to its first items, repeatedly; then, if it still does
+not fit, more messages are left out. Every cut is reported so the prompt can tell the model
+what it is not seeing.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-CHARS_PER_TOKEN = 3.5
-"""Conservative for JSON (Claude tokenizers average nearer 4 characters a token)."""
+CHARS_PER_TOKEN = 2.6
+"""Calibrated for compact JSON on the Sonnet 5.x tokenizer: 3.5 undercounted by ~30 % (a 60k budget
+was 75-90k real tokens). The API's free count_tokens endpoint replaces this estimate when available."""
+MESSAGE_SHARE = 0.25
+"""Inbox messages may take this much of the budget before the oldest are left out."""
+FRAME = 40
+"""Characters of the ``<document source="...">`` framing around each block, besides its label."""
 MAX_CUTS = 50
 
 Path = tuple[str | int, ...]
 
 
-def tokens(chars: int) -> int:
-    return math.ceil(chars / CHARS_PER_TOKEN)
+def tokens(chars: int, chars_per_token: float = CHARS_PER_TOKEN) -> int:
+    return math.ceil(chars / chars_per_token)
 
 
 def _size(value: Any) -> int:
@@ -35,27 +43,68 @@ class _Bulk:
     item_sizes: tuple[int, ...] | None  # None for a string
 
 
-def fit(docs: dict[str, Any], max_tokens: int) -> tuple[dict[str, Any], list[str]]:
-    limit = int(max_tokens * CHARS_PER_TOKEN)
-    sizes = {label: _size(doc) for label, doc in docs.items()}
-    total = sum(sizes.values())
-    if total <= limit:
+def fit(
+    docs: dict[str, Any],
+    max_tokens: int,
+    *,
+    droppable: list[str] | None = None,
+    chars_per_token: float = CHARS_PER_TOKEN,
+) -> tuple[dict[str, Any], list[str]]:
+    """``docs`` cut to ``max_tokens``; ``droppable`` labels (oldest first) may be left out whole."""
+    limit = int(max_tokens * chars_per_token)
+    state = _Fit(docs, droppable or [])
+    if state.total <= limit:
         return docs, []
-    docs, notes = dict(docs), []
-    for _ in range(MAX_CUTS):
-        if total <= limit:
-            break
-        bulk = _bulkiest(docs, limit)
-        if bulk is None:
-            break
-        removed, note = _cut(docs, bulk, total - limit)
-        total -= removed
-        notes.append(note)
-    if total > limit:
-        notes.append(f"still about {tokens(total):,} tokens after trimming (budget {max_tokens:,})")
-    return docs, notes
+    state.drop(allowance=limit * MESSAGE_SHARE)
+    state.cut(limit)
+    if state.total > limit:
+        state.drop(allowance=state.queued - (state.total - limit))
+    notes = ([_dropped_note(state.dropped, state.messages)] if state.dropped else []) + state.notes
+    if state.total > limit:
+        notes.append(f"still about {tokens(state.total, chars_per_token):,} tokens after trimming (budget {max_tokens:,})")
+    return state.docs, notes
 
 
+class _Fit:
+    """The documents being fitted, their framed sizes, and the messages that may still be left out."""
+
+    def __init__(self, docs: dict[str, Any], droppable: list[str]) -> None:
+        self.docs = dict(docs)
+        self.sizes = {label: _size(doc) + len(label) + FRAME for label, doc in docs.items()}
+        self.queue = deque(d for d in droppable if d in docs)
+        self.messages = len(self.queue)
+        self.queued = sum(self.sizes[d] for d in self.queue)
+        self.total = sum(self.sizes.values())
+        self.dropped: list[str] = []
+        self.notes: list[str] = []
+
+    def drop(self, allowance: float) -> None:
+        """Leave out the oldest messages until the rest take at most ``allowance`` characters."""
+        while self.queue and self.queued > allowance:
+            label = self.queue.popleft()
+            size = self.sizes.pop(label)
+            self.queued -= size
+            self.total -= size
+            del self.docs[label]
+            self.dropped.append(label)
+
+    def cut(self, limit: int) -> None:
+        for _ in range(MAX_CUTS):
+            if self.total <= limit:
+                return
+            bulk = _bulkiest(self.docs, limit)
+            if bulk is None:
+                return
+            removed, note = _cut(self.docs, bulk, self.total - limit)
+            self.sizes[bulk.label] -= removed
+            self.queued -= removed if bulk.label in self.queue else 0
+            self.total -= removed
+            self.notes.append(note)
+
+
+def _dropped_note(dropped: list[str], messages: int) -> str:
+    names = dropped[0] if len(dropped) == 1 else f"{dropped[0]} … {dropped[-1]}"
+    return f"left out {len(dropped):,} of {messages:,} inbox messages, the oldest ({names}), to fit the input budget"
 def _bulkiest(docs: dict[str, Any], limit: int) -> _Bulk | None:
     found: list[_Bulk] = []
     floor = max(limit // 16, 64)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.validation import cicd, cross, deployment, runbook, schemas
-from agent.validation.violations import RULES, Violation, errors, rules_markdown
+# Every rule module is imported here, so the registry (README table, prompt policy list) never depends on import order.
+from agent.validation import cicd, cross, deployment, k8s, runbook, schemas
+from agent.validation.violations import RULES, Violation, declare, errors, rules_markdown
 
-__all__ = ["RULES", "Bundle", "Violation", "check_bundle", "errors", "rules_markdown"]
+FILES_MATCH = declare(
+    "decision.files_match",
+    "decision_log.jsonl",
+    "the files the last devops decision recorded (sha256 in `details.files`) are on disk unchanged",
+)
+
+__all__ = ["FILES_MATCH", "RULES", "Bundle", "Violation", "check_bundle", "errors", "k8s", "rules_markdown"]
 
 
 def check_deployment(doc: Any, declared_endpoints: list[str]) -> list[Violation]:
@@ -16,8 +23,9 @@ def check_deployment(doc: Any, declared_endpoints: list[str]) -> list[Violation]
     return found + deployment.check(doc) + cross.check(doc, declared_endpoints)
 
 
-def check_cicd(text: str) -> list[Violation]:
-    return cicd.check(text)
+def check_cicd(text: str, deployment_doc: Any = None, *, artifacts_dir: str | None = None, external: bool = True) -> list[Violation]:
+    """The workflow's rules; with the plan, also whether it realises it; ``external`` runs actionlint and zizmor too."""
+    return cicd.check(text, deployment_doc, artifacts_dir=artifacts_dir, external_tools=external)
 
 
 def check_runbook(text: str, deployment_doc: Any = None) -> list[Violation]:
@@ -41,7 +49,9 @@ class Bundle:
     runbook: str | None
 
 
-def check_bundle(bundle: Bundle, declared_endpoints: list[str]) -> list[Violation]:
+def check_bundle(
+    bundle: Bundle, declared_endpoints: list[str], *, artifacts_dir: str | None = None, external: bool = True
+) -> list[Violation]:
     found: list[Violation] = []
     for name, value in (
         ("deployment.json", bundle.deployment),
@@ -53,7 +63,7 @@ def check_bundle(bundle: Bundle, declared_endpoints: list[str]) -> list[Violatio
     if bundle.deployment is not None:
         found += check_deployment(bundle.deployment, declared_endpoints)
     if bundle.cicd is not None:
-        found += check_cicd(bundle.cicd)
+        found += check_cicd(bundle.cicd, bundle.deployment, artifacts_dir=artifacts_dir, external=external)
     if bundle.runbook is not None:
         found += check_runbook(bundle.runbook, bundle.deployment)
     return found

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agent import decision_log
 from agent.documents import load_json_file, parse_yaml, read_text
-from agent.errors import InputError
-from agent.upstream import Implementation
-from agent.validation import Bundle, Violation, check_bundle, check_decision, check_veto
-from agent.workspace import Workspace, read_decision_log
+from agent.errors import DevopsAgentError, InputError
+from agent.validation import FILES_MATCH, Bundle, Violation, check_bundle, check_decision, check_veto, errors, k8s
+
+if TYPE_CHECKING:
+    from agent.facts import Facts
+    from agent.workspace import Workspace
+
+NAMES = ("deployment.json", "cicd.yaml", "runbook.md")
 
 
 @dataclass
@@ -21,10 +26,9 @@ class Inspection:
 
 def inspect(workspace: Workspace) -> Inspection:
     result = Inspection()
-    names = ("deployment.json", "cicd.yaml", "runbook.md")
-    present = [workspace.artifacts / n for n in names if (workspace.artifacts / n).is_file()]
+    present = [workspace.artifacts / n for n in NAMES if (workspace.artifacts / n).is_file()]
     vetoes = sorted(workspace.quality_inbox.glob("veto_*.yaml")) if workspace.quality_inbox.is_dir() else []
-    log = [e for e in read_decision_log(workspace.decision_log, result.warnings) if e.get("agent") == "devops"]
+    log = decision_log.devops_entries(workspace.decision_log)
     if not present and not vetoes and not log:
         raise InputError(
             workspace.consensus,
@@ -32,21 +36,46 @@ def inspect(workspace: Workspace) -> Inspection:
             "runbook.md, a veto or a devops log line); run `devops-agent run` first",
         )
     if present:
-        result.violations += check_bundle(_bundle(workspace, names), _declared(workspace, result))
+        _check_artifacts(workspace, result)
         result.checked += [workspace.relative(p) for p in present]
     for path in vetoes:
         result.violations += check_veto(parse_yaml(read_text(path), path), workspace.relative(path))
         result.checked.append(workspace.relative(path))
-    for n, entry in enumerate(log, start=1):
-        result.violations += check_decision(entry, f"{workspace.relative(workspace.decision_log)} devops line {n}")
-    if log:
-        result.checked.append(workspace.relative(workspace.decision_log))
+    _check_log(workspace, log, result)
     return result
 
 
-def _bundle(workspace: Workspace, names: tuple[str, ...]) -> Bundle:
+def _check_artifacts(workspace: Workspace, result: Inspection) -> None:
+    bundle = _bundle(workspace)
+    facts = _facts(workspace, bundle.deployment, result)
+    declared = facts.endpoints if facts else []
+    artifacts_dir = facts.artifacts_dir if facts else None
+    found = check_bundle(bundle, declared, artifacts_dir=artifacts_dir)
+    result.violations += found
+    plan_ok = bundle.deployment is not None and not errors([v for v in found if v.artifact == "deployment.json"])
+    if facts is not None and plan_ok:
+        assert bundle.deployment is not None
+        result.violations += k8s.check_derived(workspace.artifacts, bundle.deployment, facts)
+    elif (workspace.artifacts / "k8s").is_dir():
+        result.warnings.append("derived files under artifacts/k8s/ not checked: deployment.json has errors or the inputs are unreadable")
+
+
+def _facts(workspace: Workspace, deployment: dict[str, Any] | None, result: Inspection) -> Facts | None:
+    """The service facts the derived files are rendered with; unreadable upstream inputs make it a warning."""
+    from agent.models.offline.planner import facts_for_plan
+    from agent.workspace import load
+
+    try:
+        inputs = load(workspace)
+    except DevopsAgentError as err:
+        result.warnings.append(f"upstream inputs unreadable, probes and derived files not cross-checked: {err}")
+        return None
+    return facts_for_plan(inputs, deployment if isinstance(deployment, dict) else {})
+
+
+def _bundle(workspace: Workspace) -> Bundle:
     values: list[Any] = []
-    for name in names:
+    for name in NAMES:
         path = workspace.artifacts / name
         if not path.is_file():
             values.append(None)
@@ -57,10 +86,11 @@ def _bundle(workspace: Workspace, names: tuple[str, ...]) -> Bundle:
     return Bundle(*values)
 
 
-def _declared(workspace: Workspace, result: Inspection) -> list[str]:
-    path = workspace.artifacts / "implementation.json"
-    if not path.is_file():
-        result.warnings.append(f"{path}: missing; probe endpoints not cross-checked")
-        return []
-    data = load_json_file(path)
-    return Implementation.model_validate(data).declared_endpoints() if isinstance(data, dict) else []
+def _check_log(workspace: Workspace, log: list[dict[str, Any]], result: Inspection) -> None:
+    where = workspace.relative(workspace.decision_log)
+    for n, entry in enumerate(log, start=1):
+        result.violations += check_decision(entry, f"{where} devops line {n}")
+    for problem in decision_log.committed_mismatch(workspace):
+        result.violations.append(Violation(where, "$", FILES_MATCH, problem))
+    if log:
+        result.checked.append(where)

@@ -86,9 +86,95 @@ def alerts_documented(text: str, deployment: Any) -> Iterator[Violation]:
             )
 
 
+@rule(
+    "runbook.alert_sections",
+    A,
+    "each alert of deployment.json has its own `### <AlertName>` section (the alert rules' runbook_url points at its anchor)",
+)
+def alert_sections(parts: list[Section], deployment: Any) -> Iterator[Violation]:
+    titles = {s.title.strip() for s in parts if s.level == 3}
+    for alert in as_list(dig(deployment, "monitoring", "alerts")):
+        name = alert.get("name") if isinstance(alert, dict) else None
+        if isinstance(name, str) and name and name in text_of(parts) and name not in titles:
+            yield Violation(A, "$", "runbook.alert_sections", f"no `### {name}` section: the alert's runbook link would land nowhere")
+
+
+def text_of(parts: list[Section]) -> str:
+    return "\n".join(f"{s.title}\n{s.body}" for s in parts)
+
+
+_SHELL_FENCE = re.compile(r"^\s*(?:```|~~~)\s*(?:bash|sh|shell|console|zsh)?\s*$")
+_PLACEHOLDER = re.compile(r"<[A-Za-z][\w .:/-]*>")
+
+
+def command_blocks(text: str) -> list[tuple[int, list[str]]]:
+    """(first line number, lines) of every fenced block that holds shell commands (untagged or bash/sh/shell/console)."""
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] | None = None
+    shell = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _FENCE.match(line):
+            if current is None:
+                current, shell = [], bool(_SHELL_FENCE.match(line))
+                start = number + 1
+            else:
+                if shell:
+                    blocks.append((start, current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+@rule("runbook.placeholders", A, "no `<placeholder>` inside a command block: define shell variables at the top (`NAMESPACE=…`) instead")
+def placeholders(text: str) -> Iterator[Violation]:
+    for start, lines in command_blocks(text):
+        for offset, line in enumerate(lines):
+            code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+            if match := _PLACEHOLDER.search(code):
+                yield Violation(
+                    A,
+                    f"line {start + offset}",
+                    "runbook.placeholders",
+                    f"{match.group(0)} does not paste and run (the shell reads `<` as a redirection); use a variable set at the top",
+                )
+
+
+_ARGO = re.compile(r"kubectl[- ]argo[- ]rollouts\s+(?:\S+\s+)*?(?:abort|undo)\b")
+_DEPLOYMENT_UNDO = re.compile(r"kubectl\s+(?:\S+\s+)*?rollout\s+undo\b")
+
+
+@rule(
+    "runbook.engine_commands",
+    A,
+    "the rollback commands drive the plan's engine: `kubectl argo rollouts abort/undo` for canary and blue/green, "
+    "`kubectl rollout undo` for rolling",
+)
+def engine_commands(text: str, parts: list[Section], deployment: Any) -> Iterator[Violation]:
+    strategy = dig(deployment, "deployment_strategy", "type")
+    section = _find(parts, SECTIONS["rollback procedure"])
+    if section is None or strategy not in {"canary", "blue_green", "rolling"}:
+        return
+    commands = "\n".join(line for _, lines in command_blocks(section.body + "\n") for line in lines)
+    path = f"$.{section.title}"
+    if not commands.strip():
+        return  # runbook.rollback_commands already says the section has no commands
+    if strategy == "rolling":
+        if not _DEPLOYMENT_UNDO.search(commands):
+            message = "a rolling plan runs a Deployment: roll back with `kubectl rollout undo deployment/…`"
+            yield Violation(A, path, "runbook.engine_commands", message)
+        return
+    if _DEPLOYMENT_UNDO.search(commands):
+        yield Violation(
+            A, path, "runbook.engine_commands", f"a {strategy} plan runs an Argo Rollout: `kubectl rollout undo` does not roll it back"
+        )
+    if not _ARGO.search(commands):
+        yield Violation(A, path, "runbook.engine_commands", "no `kubectl argo rollouts abort` / `undo` for the plan's Argo Rollout")
+
+
 def check(text: str, deployment: Any = None) -> list[Violation]:
     parts = sections(text)
-    found = [*title(text, parts), *required_sections(text, parts), *rollback_commands(text, parts)]
+    found = [*title(text, parts), *required_sections(text, parts), *rollback_commands(text, parts), *placeholders(text)]
     if deployment is not None:
-        found += alerts_documented(text, deployment)
+        found += [*alerts_documented(text, deployment), *alert_sections(parts, deployment), *engine_commands(text, parts, deployment)]
     return found

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from agent import resources
-from agent.validation.violations import Violation, json_path, rule
+from agent.validation.violations import RULES, Violation, json_path, rule
 
 SCHEMA_FILES = {
     "deployment": "deployment.schema.json",
@@ -34,25 +34,53 @@ def _validator(name: str) -> Any:
 
 @rule("schema", "all", "the document matches its JSON Schema in `schemas/` (types, required fields, enums)")
 def check(name: str, doc: Any, artifact: str) -> list[Violation]:
-    """Every schema error, each as a violation ``schema.<keyword>`` at its JSON path."""
-    found = [
-        Violation(artifact, json_path(err.absolute_path), f"schema.{err.validator}", _message(err))
-        for err in _validator(name).iter_errors(doc)
-    ]
+    """Every schema error as a violation at its JSON path: ``schema.<keyword>``, or the policy rule its ``x-rule`` names."""
+    found: list[Violation] = []
+    seen: set[tuple[str, str]] = set()
+    for err in _validator(name).iter_errors(doc):
+        policy = _policy_rule(err)
+        found_here = Violation(artifact, json_path(err.absolute_path), policy or f"schema.{err.validator}", _message(err, policy))
+        # One violation per policy rule and place: a liveness threshold of 0 breaks `minimum` and `const` alike.
+        if policy and (found_here.path, policy) in seen:
+            continue
+        seen.add((found_here.path, found_here.rule))
+        found.append(found_here)
     return sorted(found)
 
 
-def _message(err: Any) -> str:
+def _policy_rule(err: Any) -> str | None:
+    """The rule id annotated beside the failing keyword; type errors stay ``schema.type`` (the shape, not a limit)."""
+    rule_id = err.schema.get("x-rule") if isinstance(err.schema, dict) else None
+    return rule_id if isinstance(rule_id, str) and err.validator != "type" else None
+
+
+def _message(err: Any, policy: str | None) -> str:
+    text = str(err.message)
     if err.validator == "required":
-        return str(err.message).replace(" is a required property", " is required")
-    if err.validator == "additionalProperties":
-        return str(err.message).replace("were unexpected", "are not allowed").replace("was unexpected", "is not allowed")
-    return str(err.message)
+        text = text.replace(" is a required property", " is required")
+    elif err.validator == "additionalProperties":
+        text = text.replace("were unexpected", "are not allowed").replace("was unexpected", "is not allowed")
+    if not policy:
+        return text
+    if err.validator == "pattern":
+        text = f"{err.instance!r} is not allowed"
+    summary = RULES[policy].summary if policy in RULES else policy
+    # A `contains` message repeats the whole list; the rule's summary says it better.
+    return summary if err.validator == "contains" or len(text) > 120 else f"{text}: {summary}"
 
 
 def tool_input_schema(name: str, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A schema for a tool's input: the artifact schema minus the fields the agent stamps."""
+    """A schema for a tool's input: the artifact schema minus the fields the agent stamps and the ``x-rule`` annotations."""
     schema = {k: v for k, v in load(name).items() if k not in {"$schema", "$id", "title"}}
     schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in drop}
     schema["required"] = [k for k in schema["required"] if k not in drop]
-    return schema
+    stripped: dict[str, Any] = _strip_annotations(schema)
+    return stripped
+
+
+def _strip_annotations(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_annotations(v) for k, v in node.items() if k != "x-rule"}
+    if isinstance(node, list):
+        return [_strip_annotations(v) for v in node]
+    return node

@@ -4,36 +4,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.artifacts import Approve
-from agent.models import ModelResponse, Usage
+from agent.artifacts import Approve, Decision
+from agent.models import ModelResponse, Progress, Usage
 from agent.models.offline import planner
 from agent.workspace import Inputs
 
 
 class OfflineModel:
-    """Answers every request with the planner's decision; makes no network request."""
+    """Answers every request with the planner's decision; makes no network request and reads no prompt.
+
+    When the request offers the draft tools, the draft already is the planner's work, so the
+    answer is a lone ``submit_decision`` accepting it; otherwise every artifact is written in full.
+    """
 
     name = "offline"
+    reads_prompt = False
 
     def __init__(self, inputs: Inputs) -> None:
         self.inputs = inputs
+        self.decision: Decision | None = None
 
-    def send(self, request: dict[str, Any]) -> ModelResponse:
-        decision = planner.plan(self.inputs)
-        if isinstance(decision, Approve):
-            calls: list[tuple[str, Any]] = [
-                ("write_deployment", decision.deployment),
-                ("write_cicd", {"content": decision.cicd}),
-                ("write_runbook", {"content": decision.runbook}),
-                ("submit_decision", {"decision": "approve", "reason": decision.reason}),
-            ]
-        else:
-            calls = [
-                (
-                    "write_veto",
-                    {"subject": decision.subject, "content": decision.content, "action_needed": decision.action_needed},
-                ),
-                ("submit_decision", {"decision": "veto", "reason": decision.reason}),
-            ]
+    def plan(self) -> Decision:
+        """The planner's decision, planned once (it is also the draft the conversation stages)."""
+        if self.decision is None:
+            self.decision = planner.plan(self.inputs)
+        return self.decision
+
+    def send(self, request: dict[str, Any], progress: Progress | None = None) -> ModelResponse:
+        decision = self.plan()
+        drafted = any(t.get("name") == "edit_deployment" for t in request.get("tools", []))
+        calls = [] if drafted else _writes(decision)
+        calls.append(("submit_decision", {"decision": decision.kind, "reason": decision.reason}))
         blocks = [{"type": "tool_use", "id": f"offline_{i}", "name": name, "input": data} for i, (name, data) in enumerate(calls)]
         return ModelResponse(blocks, "tool_use", Usage(), requests=0)
+
+    def count_tokens(self, model: str, text: str) -> int | None:
+        return None
+
+
+def _writes(decision: Decision) -> list[tuple[str, Any]]:
+    if isinstance(decision, Approve):
+        return [
+            ("write_deployment", decision.deployment),
+            ("write_cicd", {"content": decision.cicd}),
+            ("write_runbook", {"content": decision.runbook}),
+        ]
+    return [("write_veto", {"subject": decision.subject, "content": decision.content, "action_needed": decision.action_needed})]

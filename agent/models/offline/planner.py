@@ -7,19 +7,25 @@ named in the plan's ``assumptions``; when a fact a safe plan needs cannot be fou
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from agent import rendering
+from agent import facts as facts_
 from agent.artifacts import Approve, Decision, Veto
 from agent.facts import Facts
+from agent.models.offline import sections, thresholds
+from agent.models.offline.sections import CANARY
+from agent.models.offline.thresholds import Threshold
+from agent.names import dns_label, is_epic_id
+from agent.rendering import runbook, toolchain, workflow
+from agent.rendering.rollouts import PROMETHEUS
 from agent.upstream import Plan
 from agent.validation.deployment import MAX_ROLLBACK_SECONDS
 from agent.workspace import Inputs
 
 ROLLBACK_SECONDS = 30
-_HEALTH_WORDS = ("health", "ready", "live", "ping", "status")
+DEFAULT_ERROR_RATE = Threshold(0.01)
+DEFAULT_LATENCY = Threshold(0.5, quantile="0.99")
 
 
 def plan(inputs: Inputs) -> Decision:
@@ -30,21 +36,25 @@ def plan(inputs: Inputs) -> Decision:
     deployment = build_deployment(inputs, facts)
     return Approve(
         deployment=deployment,
-        cicd=rendering.workflow(inputs, facts, deployment),
-        runbook=rendering.runbook(facts, deployment),
-        reason=f"offline planner: {deployment['deployment_strategy']['type']} deployment of {facts.service}",
+        cicd=workflow.render(facts, deployment),
+        runbook=runbook.render(facts, deployment),
+        reason=f"offline planner: {deployment['deployment_strategy']['type']} deployment of {facts.app}",
     )
 
 
 def gather(inputs: Inputs) -> Facts | Veto:
     impl, assumptions = inputs.implementation, list[str]()
     declared = impl.declared_endpoints()
-    files = impl.files()
+    listed = impl.files()
+    files = [f for f in listed if facts_.is_safe_path(f)]
+    if len(files) < len(listed):
+        assumptions.append(f"{len(listed) - len(files)} file path(s) in implementation.json are not plain relative paths; ignored")
     probes = _probes(declared, files, inputs.plan, assumptions)
     if probes is None:
         return _veto(
             "missing_health_checks",
             "No health check endpoint defined",
+            f"declared endpoints: {', '.join(declared) or 'none'}; no file or planned test names a health endpoint",
             "artifacts/implementation.json: service.endpoints / tasks_completed",
             "Cannot tell whether the service is alive or ready; no safe rollout or automatic rollback",
             "Readiness and liveness endpoints (seed: MUST HAVE before deployment)",
@@ -56,40 +66,66 @@ def gather(inputs: Inputs) -> Facts | Veto:
         return _veto(
             "no_rollback_plan",
             "No rollback plan",
+            "plan.json has no rollback_plan" if rollback is None else "plan.json rollback_plan.procedure is empty",
             "artifacts/plan.json: rollback_plan",
             "A failed release could not be reversed quickly",
             "A rollback plan with trigger conditions and a procedure",
             "Add rollback_plan (trigger_conditions, procedure, time_to_rollback) to plan.json",
             "add_rollback_plan",
         )
-    service = impl.service.name if impl.service and impl.service.name else None
-    app = _slug(service) if service else _app_from_files(files, assumptions) or _slug(inputs.epic_id)
-    if not service:
-        service = (inputs.title or f"{inputs.epic_id} service").strip()
-        assumptions.append(f"service name not declared; using {service!r} (Kubernetes name {app!r})")
-    deps = [str(d) for d in impl.service.dependencies] if impl.service else []
-    return Facts(
-        service=service,
+    return describe(inputs, files, probes, [str(step) for step in rollback.procedure], assumptions)
+
+
+def facts_for_plan(inputs: Inputs, deployment: dict[str, Any]) -> Facts:
+    """The service facts for rendering a plan someone else wrote (the model): probes come from the plan itself."""
+    checks = deployment.get("health_checks")
+    found = checks if isinstance(checks, dict) else {}
+    probes = tuple(str((found.get(kind) or {}).get("endpoint") or "/health") for kind in ("readiness", "liveness"))
+    rollback = inputs.plan.rollback_plan
+    steps = [str(step) for step in rollback.procedure] if rollback else []
+    listed = inputs.implementation.files()
+    return describe(inputs, [f for f in listed if facts_.is_safe_path(f)], (probes[0], probes[1]), steps, [])
+
+
+def describe(inputs: Inputs, files: list[str], probes: tuple[str, str], rollback_steps: list[str], assumptions: list[str]) -> Facts:
+    """Everything about the service but the decision: names, language, CI gates, paths."""
+    impl, declared = inputs.implementation, inputs.implementation.declared_endpoints()
+    # The epic's title is a sentence, never a service name: the name is declared, read from the files, or the epic id.
+    declared_name = impl.service.name.strip() if impl.service and impl.service.name and impl.service.name.strip() else None
+    fallback = _app_from_files(files, assumptions) or _slug(inputs.epic_id)
+    app = dns_label(declared_name, fallback) if declared_name else fallback
+    if not declared_name:
+        assumptions.append(f"service name not declared; using {app!r}")
+    language, version, version_file = facts_.language(impl, inputs.plan, files, assumptions)
+    facts = Facts(
+        service=declared_name or app,
         app=app,
-        title=inputs.title or service,
+        title=inputs.title or declared_name or app,
         readiness=probes[0],
         liveness=probes[1],
         endpoints=declared or sorted(set(probes)),
-        dependencies=deps,
+        dependencies=[str(d) for d in impl.service.dependencies] if impl.service else [],
         source_dir=_source_dir(files),
-        python=any(f.endswith(".py") for f in files) or "pytest" in str(inputs.plan.test_strategy),
+        python=language == "python",
         assumptions=assumptions,
+        language=language,
+        language_version=version,
+        version_file=version_file,
+        ci_gates=facts_.ci_gates(inputs.plan),
+        artifacts_dir=facts_.artifacts_dir(inputs.workspace),
+        port=facts_.declared_port(impl),
+        metrics_path=facts_.declared_metrics_path(impl),
+        epic=inputs.epic_id if is_epic_id(inputs.epic_id) else dns_label(inputs.epic_id, "epic"),
+        iteration=inputs.iteration,
+        rollback_steps=rollback_steps,
     )
+    assumptions += [f"CI gate {g} has no command in the rendered workflow; add it to the test job" for g in toolchain.unmapped_gates(facts)]
+    return facts
 
 
 def _probes(declared: list[str], files: list[str], plan_: Plan, assumptions: list[str]) -> tuple[str, str] | None:
     if declared:
-        health = [e for e in declared if any(w in e.lower() for w in _HEALTH_WORDS)]
-        if not health:
-            return None
-        ready = next((e for e in health if "ready" in e), health[0])
-        live = next((e for e in health if "live" in e), health[0])
-        return ready, live
+        return facts_.choose_probes(declared)
     evidence = [f for f in files if "health" in PurePosixPath(f).stem.lower()]
     evidence += [c for c in plan_.test_cases() if "health" in c.lower()]
     if not evidence:
@@ -101,8 +137,10 @@ def _probes(declared: list[str], files: list[str], plan_: Plan, assumptions: lis
 def _app_from_files(files: list[str], assumptions: list[str]) -> str | None:
     for f in files:
         parts = PurePosixPath(f).parts
-        if len(parts) >= 2 and parts[0] in {"src", "app", "lib"} and "health" in parts[-1]:
-            return _slug(parts[-2])
+        if len(parts) >= 3 and parts[0] in {"src", "app", "lib", "cmd", "internal"} and "health" in parts[-1]:
+            app = _slug(parts[-2])
+            assumptions.append(f"service name read from {f!r}")
+            return app
     return None
 
 
@@ -113,14 +151,16 @@ def _source_dir(files: list[str]) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63] or "app"
+    return dns_label(text, "app")
 
 
-def _veto(subject: str, violation: str, location: str, impact: str, requirement: str, suggestion: str, action: str) -> Veto:
+def _veto(subject: str, violation: str, specifics: str, location: str, impact: str, requirement: str, suggestion: str, action: str) -> Veto:
+    """The seed's veto content (violation, specifics, impact, requirement, blocking) plus where and what to do."""
     return Veto(
         subject=subject,
         content={
             "violation": violation,
+            "specifics": specifics,
             "location": location,
             "impact": impact,
             "requirement": requirement,
@@ -134,57 +174,70 @@ def _veto(subject: str, violation: str, location: str, impact: str, requirement:
 
 
 def _camel(app: str) -> str:
-    return "".join(part.capitalize() for part in app.split("-")) or "Service"
+    """``refund-service`` → ``RefundService``: an alert-name prefix ([A-Za-z][A-Za-z0-9_]*)."""
+    name = "".join(part.capitalize() for part in app.split("-") if part)
+    return name if name[:1].isalpha() else f"Service{name}"
 
 
-def monitoring(facts: Facts) -> dict[str, Any]:
+def monitoring(facts: Facts, plan_: Plan) -> dict[str, Any]:
+    """HTTP metrics and alerts; thresholds the plan states win over the defaults, and each choice is named."""
     job, name = facts.app, _camel(facts.app)
+    errors_at = _named(thresholds.error_rate(plan_), DEFAULT_ERROR_RATE, "error-rate", facts)
+    slow_at = _named(thresholds.latency(plan_), DEFAULT_LATENCY, "latency", facts)
     rate = f'sum(rate(http_requests_total{{job="{job}"}}[5m]))'
     errors = f'sum(rate(http_requests_total{{job="{job}",code=~"5.."}}[5m]))'
-    p99 = f'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{job="{job}"}}[5m])))'
+    buckets = f'sum by (le) (rate(http_request_duration_seconds_bucket{{job="{job}"}}[5m]))'
+    quantile = f"histogram_quantile({slow_at.quantile}, {buckets})"
+    p_name, percent, millis = f"p{slow_at.quantile[2:]}", _number(errors_at.value * 100), _number(slow_at.value * 1000)
     return {
         "metrics": [
             {
                 "name": "http_request_duration_seconds",
                 "type": "histogram",
                 "unit": "seconds",
-                "alert_threshold": "p99 > 0.5s for 5m",
+                "alert_threshold": f"{p_name} > {millis}ms for 10m",
             },
-            {
-                "name": "http_requests_total",
-                "type": "counter",
-                "unit": "requests",
-                "alert_threshold": "5xx ratio > 1% for 5m",
-            },
-            {"name": "up", "type": "gauge", "alert_threshold": "== 0 for 1m"},
+            {"name": "http_requests_total", "type": "counter", "unit": "requests", "alert_threshold": f"5xx ratio > {percent}% for 5m"},
+            {"name": "up", "type": "gauge", "alert_threshold": "== 0, or absent, for 2m"},
         ],
-        "dashboards": [
-            {
-                "name": f"{facts.service} Performance",
-                "panels": ["latency_p99", "error_rate", "request_rate", "pod_restarts"],
-            }
-        ],
+        "dashboards": [{"name": f"{facts.service} Performance", "panels": ["latency_p99", "error_rate", "request_rate", "pod_restarts"]}],
         "alerts": [
             {
                 "name": f"{name}Down",
-                "condition": f'up{{job="{job}"}} == 0',
+                "condition": f'up{{job="{job}"}} == 0 or absent(up{{job="{job}"}})',
                 "severity": "critical",
                 "action": "page_on_call",
+                "for": "2m",
             },
             {
                 "name": f"{name}HighErrorRate",
-                "condition": f"{errors} / {rate} > 0.01",
+                "condition": f"{errors} / {rate} > {_number(errors_at.value)}",
                 "severity": "critical",
                 "action": "page_on_call",
+                "for": "5m",
             },
             {
                 "name": f"{name}HighLatency",
-                "condition": f"{p99} > 0.5",
+                "condition": f"{quantile} > {_number(slow_at.value)}",
                 "severity": "warning",
                 "action": "notify_team_channel",
+                "for": "10m",
             },
         ],
     }
+
+
+def _named(found: Threshold | None, default: Threshold, what: str, facts: Facts) -> Threshold:
+    if found is None:
+        facts.assumptions.append(f"no {what} threshold in plan.json; the {what} alert uses the default")
+        return default
+    facts.assumptions.append(f"{what} alert threshold read from plan.json ({found.source!r}), measured on the service's HTTP metrics")
+    return found
+
+
+def _number(value: float) -> str:
+    """A PromQL/display number without float noise: 0.005, 0.5, 300."""
+    return f"{round(value, 6):g}"
 
 
 def strategy(plan_: Plan) -> tuple[str, str]:
@@ -192,12 +245,12 @@ def strategy(plan_: Plan) -> tuple[str, str]:
     if impacts & {"high", "critical"}:
         return (
             "canary",
-            "A high-impact risk in the plan: expose 10% of traffic first and roll back automatically on error",
+            f"A high-impact risk in the plan: expose {CANARY['canary_percentage']}% of traffic first; a failing metric aborts it",
         )
     if "medium" in impacts:
         return (
             "blue_green",
-            "Medium-impact risks in the plan: keep the previous version warm for an instant switch back",
+            "Medium-impact risks in the plan: keep the previous version running for an instant switch back, promote by hand",
         )
     return (
         "rolling",
@@ -207,17 +260,6 @@ def strategy(plan_: Plan) -> tuple[str, str]:
 
 def build_deployment(inputs: Inputs, facts: Facts) -> dict[str, Any]:
     kind, reason = strategy(inputs.plan)
-    integration = "integration_tests" in inputs.plan.test_strategy
-    load_asked = "load" in str(inputs.review.test_analysis.get("additional_scenarios_needed", "")).lower()
-    production: dict[str, Any] = {
-        "stage": "production",
-        "automatic": False,
-        "approval_required": "tech_lead",
-        "tests": ["smoke", "synthetic"],
-        "rollback_automatic": True,
-    }
-    if kind == "canary":
-        production |= {"canary_percentage": 10, "canary_duration_hours": 1}
     rollback = inputs.plan.rollback_plan
     triggers = [str(t) for t in rollback.trigger_conditions] if rollback else []
     facts.assumptions.append(
@@ -226,67 +268,25 @@ def build_deployment(inputs: Inputs, facts: Facts) -> dict[str, Any]:
         if rollback and rollback.time_to_rollback
         else f"rollback time set to {ROLLBACK_SECONDS} s (policy: at most {MAX_ROLLBACK_SECONDS} s)"
     )
-    facts.assumptions.append("resources not declared; conservative defaults 100m CPU / 128Mi memory, 2-10 replicas")
+    infrastructure = sections.infrastructure(facts)
+    signals = monitoring(facts, inputs.plan)
+    alerting = [f"Alert {a['name']} fires (critical)" for a in signals["alerts"] if a["severity"] == "critical"]
     facts.assumptions.append("service assumed to export Prometheus HTTP metrics (http_requests_total, http_request_duration_seconds)")
+    if kind != "rolling":
+        facts.assumptions.append(
+            f"the Argo Rollouts analysis queries Prometheus at {PROMETHEUS} (the Prometheus Operator's Service in namespace monitoring)"
+        )
+    steps = ["Detect: a failing analysis, an alert or a failed smoke test (the triggers above)", *sections.engine_steps(kind, facts.app)]
+    steps += ["Verify the previous version through the readiness endpoint", *sections.plan_steps(rollback.procedure if rollback else [])]
+    steps.append("Notify the team and open an incident")
     return {
-        "deployment_strategy": {
-            "type": kind,
-            "reason": reason,
-            "stages": [
-                {
-                    "stage": "dev",
-                    "automatic": True,
-                    "tests": ["smoke", *(["integration"] if integration else [])],
-                    "rollback_automatic": True,
-                },
-                {
-                    "stage": "staging",
-                    "automatic": True,
-                    "tests": ["smoke", "integration", *(["performance"] if load_asked else [])],
-                    "rollback_automatic": True,
-                    "soak_time_hours": 2,
-                },
-                production,
-            ],
-        },
-        "infrastructure": {
-            "resources_required": {"cpu": "100m", "memory": "128Mi", "replicas": 2},
-            "scaling": {"min_replicas": 2, "max_replicas": 10, "target_cpu": 70},
-        },
-        "monitoring": monitoring(facts),
-        "health_checks": {
-            "readiness": {
-                "endpoint": facts.readiness,
-                "interval_seconds": 10,
-                "timeout_seconds": 5,
-                "success_threshold": 1,
-                "failure_threshold": 3,
-            },
-            "liveness": {
-                "endpoint": facts.liveness,
-                "interval_seconds": 30,
-                "timeout_seconds": 5,
-                "success_threshold": 1,
-                "failure_threshold": 3,
-            },
-        },
+        "deployment_strategy": {"type": kind, "reason": reason, "stages": sections.stages(inputs, kind)},
+        "infrastructure": infrastructure,
+        "monitoring": signals,
+        "health_checks": sections.health_checks(facts),
         "rollback": {
-            "triggers": _dedupe(
-                [
-                    *triggers,
-                    "Error rate > 1% for 5m",
-                    "Latency p99 > 500ms for 5m",
-                    "Health check failures > 10%",
-                    "Manual trigger",
-                ]
-            ),
-            "procedure": [
-                "1. Alert or failed smoke test detects the regression",
-                "2. Automatic rollback starts (kubectl rollout undo)",
-                "3. Traffic returns to the previous version",
-                "4. Verify health of the previous version via the readiness endpoint",
-                "5. Notify the team and open an incident",
-            ],
+            "triggers": _dedupe([*triggers, *alerting, "A failed analysis or smoke test", "Manual trigger"]),
+            "procedure": [f"{n}. {step}" for n, step in enumerate(steps, start=1)],
             "time_to_rollback_seconds": ROLLBACK_SECONDS,
         },
         "assumptions": facts.assumptions,

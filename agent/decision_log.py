@@ -1,0 +1,239 @@
+"""The decision log: one JSON object per physical line, appended in one write, read without parsing what is not ours.
+
+Lines are split on ``b"\\n"`` only, never ``str.splitlines()`` (which also splits on U+2028, U+0085, ...,
+characters that ``json.dumps(ensure_ascii=False)`` leaves raw inside strings). A run looks for its own
+epic's devops lines from the end of the file and json-parses only lines that contain the right bytes,
+so a 200,000-line log costs a scan, not a parse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import CommitError
+from agent.files import sha256_of
+
+if TYPE_CHECKING:
+    from agent.workspace import Workspace
+
+Entry = dict[str, Any]
+DEVOPS = b'"devops"'
+_CHUNK = 1 << 20
+
+
+def encode(entry: Entry) -> bytes:
+    """The entry as one log line, newline included; no raw ``\\n`` can occur inside (JSON escapes it)."""
+    text = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace") + b"\n"
+
+
+def parse(line: bytes) -> Entry | None:
+    """One line as a JSON object, or None when it is blank, malformed, nested absurdly deep or not an object."""
+    if not line.strip():
+        return None
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def lines(path: Path) -> Iterator[bytes]:
+    """Every line from the start (binary file iteration splits on ``b"\\n"`` only)."""
+    try:
+        with path.open("rb") as handle:
+            yield from handle
+    except FileNotFoundError:
+        return
+
+
+def lines_from_end(path: Path) -> Iterator[bytes]:
+    """Every line, newest first, reading the file backwards in 1 MiB blocks."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        position, pending = handle.seek(0, os.SEEK_END), b""
+        while position > 0:
+            start = max(0, position - _CHUNK)
+            handle.seek(start)
+            parts = (handle.read(position - start) + pending).split(b"\n")
+            position = start
+            pending = parts.pop(0) if start > 0 else b""
+            yield from reversed(parts)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Parsing many lines builds only acyclic dicts and lists; the cycle collector would just rescan them (half the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def read_decision_log(path: Path, warnings: list[str]) -> list[Entry]:
+    """Every object in the log, oldest first; a malformed line is named in ``warnings`` and skipped.
+
+    This parses the whole log: a run should use ``entries_from_end`` / ``find_devops`` instead.
+    """
+    entries: list[Entry] = []
+    with _collector_paused():
+        for number, line in enumerate(lines(path), start=1):
+            entry = parse(line)
+            if entry is not None:
+                entries.append(entry)
+            elif line.strip():
+                warnings.append(f"{path}:{number}: skipped a malformed log line (not a JSON object)")
+    return entries
+
+
+def devops_entries(path: Path, epic_id: str | None = None) -> list[Entry]:
+    """Every devops line (of ``epic_id`` when given), oldest first; only lines holding the right bytes are parsed."""
+    needle = DEVOPS if epic_id is None else _needle(epic_id)
+    with _collector_paused():
+        found = [parse(line) for line in lines(path) if DEVOPS in line and needle in line]
+    return [e for e in found if e is not None and e.get("agent") == "devops" and (epic_id is None or str(e.get("epic_id")) == epic_id)]
+
+
+def newest(path: Path, match: Callable[[Entry], bool], needle: bytes, other: bytes = b"") -> Entry | None:
+    """The newest entry for which ``match`` holds, parsing only lines that contain both needles."""
+    for line in lines_from_end(path):
+        if needle in line and other in line:
+            entry = parse(line)
+            if entry is not None and match(entry):
+                return entry
+    return None
+
+
+def _needle(text: str) -> bytes:
+    """How our own writer spells ``text`` inside a line (a forged line spelled otherwise is simply not seen)."""
+    return encode({"": text})[5:-3]
+
+
+def _iteration(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
+def find_devops(path: Path, epic_id: str, iteration: int) -> Entry | None:
+    """The newest devops approve/veto line for this epic and iteration."""
+
+    def match(entry: Entry) -> bool:
+        return (
+            entry.get("agent") == "devops"
+            and str(entry.get("epic_id")) == epic_id
+            and _iteration(entry.get("iteration")) == iteration
+            and entry.get("decision") in {"approve", "veto"}
+        )
+
+    return newest(path, match, DEVOPS, _needle(epic_id))
+
+
+def entries_from_end(path: Path, epic_id: str) -> Iterator[Entry]:
+    """The entries about this epic (or naming no epic), newest first, parsed only as far as the caller reads."""
+    needle, key = _needle(epic_id), b'"epic_id"'
+    for line in lines_from_end(path):
+        if needle in line or key not in line:
+            entry = parse(line)
+            if entry is not None and str(entry.get("epic_id", epic_id)) == epic_id:
+                yield entry
+
+
+def latest_iteration(path: Path, epic_id: str) -> int | None:
+    """The iteration of the newest entry for this epic that has a usable one."""
+    for entry in entries_from_end(path, epic_id):
+        if _iteration(entry.get("iteration")) is not None:
+            return _iteration(entry.get("iteration"))
+    return None
+
+
+def append(path: Path, line: bytes) -> None:
+    """Append one line in a single ``write`` on an ``O_APPEND`` descriptor, never through a link."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        data = line if size == 0 or os.pread(fd, 1, size - 1) == b"\n" else b"\n" + line
+        written = os.write(fd, data)
+        if written != len(data):
+            _undo_short_write(fd, size, written)
+            raise CommitError(path, "short write to the decision log (disk full?); nothing was written. Free disk space and run again.")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _undo_short_write(fd: int, size: int, written: int) -> None:
+    # Only when nobody appended after us; otherwise the torn part stays, unparseable and so ignored.
+    if os.fstat(fd).st_size == size + written:
+        os.ftruncate(fd, size)
+
+
+def contains(path: Path, line: bytes) -> bool:
+    """Whether ``line`` (newline included) is a whole line of the log."""
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                at = view.rfind(line)
+                while at > 0 and view[at - 1] != 0x0A:
+                    at = view.rfind(line, 0, at + len(line) - 1)
+                return at >= 0
+    except FileNotFoundError:
+        return False
+
+
+def claimed_files(entry: Entry) -> dict[str, str]:
+    details = entry.get("details")
+    files = details.get("files") if isinstance(details, dict) else None
+    if not isinstance(files, dict):
+        return {}
+    return {str(k): str(v) for k, v in files.items()}
+
+
+def verify(workspace: Workspace, entry: Entry) -> list[str]:
+    """What is wrong with the files the line claims: each missing or changed one (or none claimed at all)."""
+    files = claimed_files(entry)
+    if not files:
+        return ["it records no files"]
+    problems = []
+    for relative, digest in sorted(files.items()):
+        found = _digest(workspace, relative)
+        if found is None:
+            problems.append(f"{relative} is missing")
+        elif found != digest:
+            problems.append(f"{relative} has changed")
+    return problems
+
+
+def _digest(workspace: Workspace, relative: str) -> str | None:
+    """The file's sha256; a veto quality has already archived counts where quality archives it."""
+    path = workspace.consensus / relative
+    if ".." in Path(relative).parts or Path(relative).is_absolute():
+        return None
+    digest = sha256_of(path)
+    if digest is None and relative.startswith("messages/inbox/quality/"):
+        digest = sha256_of(workspace.processed / path.name)
+    return digest
+
+
+def committed_mismatch(workspace: Workspace) -> list[str]:
+    """Files on disk that do not match the newest devops decision in the log (e.g. a mixed N/N+1 artifact set)."""
+    entry = newest(workspace.decision_log, lambda e: e.get("agent") == "devops" and e.get("decision") in {"approve", "veto"}, DEVOPS)
+    if entry is None or not claimed_files(entry):
+        return []
+    where = f"{entry.get('epic_id')} iteration {entry.get('iteration')} ({entry.get('decision')} at {entry.get('timestamp')})"
+    return [f"{problem}: does not match the last devops decision {where}" for problem in verify(workspace, entry)]

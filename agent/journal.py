@@ -1,0 +1,261 @@
+"""The commit journal: what a committed decision still has to do, replayed until it is done.
+
+Everything sits flat in ``consensus/.devops-agent-staging/``: for a commit ``<id>``, its staged files
+``<id>.0``, ``<id>.1``... and its journal ``<id>.journal``, which lists the decision-log line, the new
+files to place (a veto: never over another file), the artifacts to replace, the stale rendered files to
+remove and the inbox messages to archive. The journal's presence is the commit point. Applying it:
+
+    place new files → append the log line → replace artifacts (and remove stale rendered ones) → archive the inbox
+    → delete the journal and the staged leftovers
+
+Every step can run again after a crash: a placed file is recognised (same inode or same bytes), the log
+line is looked for before appending, a staged file already renamed is gone, a message already moved is
+gone from the inbox. ``recover`` (first thing under the lock) replays every journal it finds and sweeps
+staged files without a journal and temp files a killed run left behind. Durability: staged files and the
+journal are fsynced (and their folder, once) before anything visible changes; the log and every folder
+changed are fsynced before the journal is deleted.
+
+``fault(point)`` is called as each point is reached; tests kill the process there, or raise ``OSError``
+to make the step after it fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent import decision_log
+from agent.errors import CommitError
+from agent.files import TMP_PREFIX, atomic_write, ensure_dir, fit_name, fsync_dir, place_new, same_file
+
+if TYPE_CHECKING:
+    from agent.workspace import Workspace
+
+FaultHook = Callable[[str], None]
+STAGING = ".devops-agent-staging"
+JOURNAL = ".journal"
+
+
+def no_fault(point: str) -> None:
+    """Tests replace this to kill the process (or fail a step) at a named point of the commit."""
+
+
+@dataclass
+class Journal:
+    root: Path
+    id: str
+    entry: dict[str, Any]
+    log: str
+    place: list[list[str]] = field(default_factory=list)
+    """[staged name, target relative to consensus/]: new files, never over another file."""
+    replace: list[list[str]] = field(default_factory=list)
+    """[staged name, target relative to consensus/]: artifacts renamed over what is there."""
+    archive: list[list[str]] = field(default_factory=list)
+    """[inbox message, its name in processed/], both relative to consensus/."""
+    remove: list[str] = field(default_factory=list)
+    """Rendered files an earlier plan wrote that this one does not (another strategy's workload, say)."""
+
+    @property
+    def path(self) -> Path:
+        return self.root / f"{self.id}{JOURNAL}"
+
+    def staged(self, name: str) -> Path:
+        return self.root / name
+
+    def save(self) -> None:
+        # ensure_ascii keeps a non-UTF-8 file name (a surrogate escape) exact through the round trip.
+        body = {"version": 1, "entry": self.entry, "log": self.log, "place": self.place, "replace": self.replace}
+        body |= {"archive": self.archive, "remove": self.remove}
+        atomic_write(self.path, json.dumps(body, ensure_ascii=True, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Journal:
+        body = json.loads(path.read_bytes())
+        fields = (body["entry"], body["log"], body["place"], body["replace"], body["archive"], body["remove"])
+        return cls(path.parent, path.name.removesuffix(JOURNAL), *fields)
+
+
+def staging_root(workspace: Workspace) -> Path:
+    return workspace.consensus / STAGING
+
+
+def numbered(path: Path, n: int) -> Path:
+    """``veto_<ts>.yaml`` → ``veto_<ts>_2.yaml``: the name tried when ``path`` is taken."""
+    return path.with_name(fit_name(f"{path.stem}_{n}{path.suffix}"))
+
+
+def place_and_log(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
+    """The steps before which nothing visible has changed (``rollback`` can still undo them)."""
+    fault("journal")
+    for pair in journal.place:
+        target = _place(ws, journal, pair)
+        fault(f"placed:{ws.relative(target)}")
+    line = decision_log.encode(journal.entry)
+    log = ws.consensus / journal.log
+    if not decision_log.contains(log, line):
+        ensure_dir(ws.consensus, log.parent)
+        decision_log.append(log, line)
+    fault("logged")
+
+
+def _place(ws: Workspace, journal: Journal, pair: list[str]) -> Path:
+    chosen = ws.consensus / pair[1]
+    if not os.path.lexists(journal.staged(pair[0])):
+        return chosen  # placed, and the staged copy cleaned up, by an earlier pass
+    ensure_dir(ws.consensus, chosen.parent)
+    target, n = chosen, 1
+    while not place_new(journal.staged(pair[0]), target):
+        n += 1
+        target = numbered(chosen, n)
+    if target != chosen:  # another writer took the name since staging: record ours before the log line names it
+        old, new = pair[1], ws.relative(target)
+        details = journal.entry["details"]
+        details["files"] = {new if k == old else k: v for k, v in details.get("files", {}).items()}
+        details["artifacts"] = [new if a == old else a for a in details.get("artifacts", [])]
+        pair[1] = new
+        journal.save()
+    return target
+
+
+def replace_artifacts(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
+    folders = set()
+    for name, relative in journal.replace:
+        staged, target = journal.staged(name), ws.consensus / relative
+        if os.path.lexists(staged):
+            ensure_dir(ws.consensus, target.parent)
+            os.replace(staged, target)
+            folders.add(target.parent)
+        fault(f"renamed:{relative}")
+    for relative in journal.remove:
+        stale = ws.consensus / relative
+        if os.path.lexists(stale):
+            stale.unlink()
+            folders.add(stale.parent)
+        fault(f"removed:{relative}")
+    for folder in sorted(folders):
+        fsync_dir(folder)
+    fault("renamed")
+
+
+def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str]:
+    """Move each message to ``processed/`` under its chosen name; a failure is a warning, the journal stays."""
+    warnings: list[str] = []
+    for pair in journal.archive:
+        source = ws.consensus / pair[0]
+        if not os.path.lexists(source):
+            continue
+        try:
+            _archive_one(ws, journal, pair, source, fault)
+        except OSError as err:
+            warnings.append(f"could not archive {pair[0]} to {pair[1]} ({err.strerror}); the decision is committed, the next run moves it")
+    if any(os.path.lexists(ws.consensus / pair[0]) for pair in journal.archive):
+        return warnings
+    if journal.archive:
+        fsync_dir(ws.processed)
+        fsync_dir(ws.devops_inbox)
+    return warnings
+
+
+def _archive_one(ws: Workspace, journal: Journal, pair: list[str], source: Path, fault: FaultHook) -> None:
+    fault(f"archive:{source.name}")
+    chosen = ws.consensus / pair[1]
+    ensure_dir(ws.consensus, chosen.parent)
+    target, n = chosen, 1
+    while not place_new(source, target):  # never over another file, whatever appeared since staging
+        n += 1
+        target = numbered(chosen, n)
+    if target != chosen:
+        pair[1] = ws.relative(target)
+        journal.save()
+    fault(f"linked:{source.name}")
+    source.unlink()
+    fault(f"archived:{source.name}")
+
+
+def finish(journal: Journal, fault: FaultHook) -> None:
+    """Done: the journal goes first (the commit needs nothing more), then the staged leftovers.
+
+    No fsync: should the deletion be lost, the journal replays as a no-op (every step finds itself done).
+    """
+    journal.path.unlink()
+    fault("unjournaled")
+    _drop_staged(journal.root, journal.id)
+
+
+def _drop_staged(root: Path, commit: str) -> None:
+    for name in _listing(root):
+        if name.startswith(f"{commit}."):
+            (root / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        root.rmdir()  # only when empty
+
+
+def _listing(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)  # noqa: PTH208 - names only
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def rollback(ws: Workspace, journal: Journal | None, root: Path, commit: str) -> None:
+    """Undo a commit whose log line was not written: unplace our new files, drop what was staged."""
+    if journal is not None:
+        for staged, relative in journal.place:
+            target = ws.consensus / relative
+            if same_file(journal.staged(staged), target):
+                target.unlink()
+    _drop_staged(root, commit)
+
+
+def recover(ws: Workspace, fault: FaultHook = no_fault) -> list[str]:
+    """Finish every committed decision a killed run left, sweep what was never committed; return warnings."""
+    warnings: list[str] = []
+    root = staging_root(ws)
+    if root.is_dir() and not root.is_symlink():
+        for name in sorted(n for n in _listing(root) if n.endswith(JOURNAL) and not n.startswith(".")):
+            warnings += _recover_one(ws, root / name, fault)
+        kept = {n.removesuffix(JOURNAL) for n in _listing(root) if n.endswith(JOURNAL)}
+        for name in _listing(root):
+            if name.split(".")[0] not in kept:  # never committed, or a killed write's temp file
+                (root / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            root.rmdir()
+    _sweep_temp_files(ws)
+    return warnings
+
+
+def _recover_one(ws: Workspace, path: Path, fault: FaultHook) -> list[str]:
+    try:
+        journal = Journal.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        problem = f"an interrupted commit's journal cannot be read ({err}); inspect it, then delete it to drop that decision"
+        raise CommitError(path, problem) from None
+    try:
+        place_and_log(ws, journal, fault)
+        replace_artifacts(ws, journal, fault)
+    except OSError as err:
+        state = f"an earlier run committed a decision that could not be completed (journal {path})"
+        raise CommitError.from_os_error(err, path, state) from None
+    left = archive_inbox(ws, journal, fault)
+    if not left:
+        finish(journal, fault)
+    entry = journal.entry
+    what = f"{entry.get('decision')} of {entry.get('epic_id')} iteration {entry.get('iteration')}"
+    return [*left, f"completed the commit of an earlier run that was interrupted ({what})"]
+
+
+def _sweep_temp_files(ws: Workspace) -> None:
+    for folder in (ws.artifacts, ws.quality_inbox, ws.processed, ws.transcripts, ws.decision_log.parent):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()

@@ -1,0 +1,47 @@
+"""Identifiers that become names: the epic id pattern we accept, and DNS-1123 labels for Kubernetes and services."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+EPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""An epic id we accept from upstream files (matched whole): it reaches comments, file names and logs."""
+
+DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+"""RFC 1123 label as Kubernetes checks it (matched whole): ≤ 63 chars, no leading or trailing '-'."""
+
+_MAX_LABEL = 63
+_NOT_LABEL = re.compile(r"[^a-z0-9]+")
+
+
+def is_epic_id(text: str) -> bool:
+    return EPIC_ID.fullmatch(text) is not None
+
+
+def is_dns_label(text: str) -> bool:
+    return DNS_LABEL.fullmatch(text) is not None
+
+
+def dns_label(text: str | None, fallback: str) -> str:
+    """``text`` as a DNS-1123 label (lowercase, '-' for anything else); ``fallback``'s label when nothing is left.
+
+    A name longer than 63 characters keeps its first 54 and gains 8 hex digits of its hash, so two long
+    names that share a prefix still get two labels.
+    """
+    label = _slug(text or "")
+    if not label:
+        label = _slug(fallback)
+    if not label:
+        raise ValueError(f"fallback {fallback!r} has no character a DNS label can use")
+    if len(label) > _MAX_LABEL:
+        digest = hashlib.sha256(label.encode()).hexdigest()[:8]
+        label = f"{label[: _MAX_LABEL - 9].rstrip('-')}-{digest}"
+    return label
+
+
+def _slug(text: str) -> str:
+    # NFKD splits accented letters so "Café" keeps its "e"; what is not ASCII afterwards is dropped.
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _NOT_LABEL.sub("-", ascii_text.lower()).strip("-")

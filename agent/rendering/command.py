@@ -1,0 +1,59 @@
+"""``render``: rewrite the files derived from artifacts/deployment.json (manifests, alert rules) after a hand edit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent import journal
+from agent.documents import load_json_file
+from agent.errors import InputError
+from agent.facts import Facts
+from agent.files import atomic_write, ensure_dir, refuse_links
+from agent.rendering import manifests
+from agent.workspace import Workspace, load, locked
+
+
+def render_workspace(workspace: Workspace, lock_timeout: float) -> list[Path]:
+    """Render under the workspace lock; return the files written or removed (files already up to date are left alone).
+
+    Refuses (InputError, exit 2) a deployment.json that is invalid or a workspace whose service cannot be named.
+    """
+    with locked(workspace, lock_timeout):
+        journal.recover(workspace)  # a killed run's committed decision is completed before anything is rendered
+        path = workspace.artifacts / "deployment.json"
+        if not path.is_file():
+            raise InputError(path, "no deployment plan to render from; run `devops-agent run` first")
+        deployment = load_json_file(path)
+        facts = _facts(workspace, deployment, path)
+        files = manifests.render(deployment, facts)
+        changed = [_write(workspace, workspace.artifacts / name, text) for name, text in files.items()]
+        removed = [_remove(workspace, workspace.artifacts / name) for name in manifests.stale(workspace.artifacts, files)]
+        return [p for p in changed if p] + removed
+
+
+def _facts(workspace: Workspace, deployment: object, path: Path) -> Facts:
+    # The service's name and the workspace layout come from the same facts a run uses.
+    from agent.models.offline.planner import facts_for_plan
+    from agent.validation import check_deployment, errors
+
+    inputs = load(workspace)
+    blocking = errors(check_deployment(deployment, inputs.implementation.declared_endpoints()))
+    if blocking:
+        shown = "; ".join(str(v) for v in blocking[:3])
+        raise InputError(path, f"{len(blocking)} violation(s), fix them first (`devops-agent validate` lists all): {shown}")
+    assert isinstance(deployment, dict)  # check_deployment refuses anything else
+    return facts_for_plan(inputs, deployment)
+
+
+def _write(workspace: Workspace, target: Path, text: str) -> Path | None:
+    ensure_dir(workspace.consensus, target.parent)
+    refuse_links(workspace.consensus, target)
+    if target.is_file() and target.read_bytes() == text.encode("utf-8"):
+        return None
+    return atomic_write(target, text)
+
+
+def _remove(workspace: Workspace, target: Path) -> Path:
+    refuse_links(workspace.consensus, target)
+    target.unlink(missing_ok=True)
+    return target

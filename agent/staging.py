@@ -1,0 +1,212 @@
+"""What the model has staged: one slot per artifact, the table of tools that fill them, and the judgement of submit_decision.
+
+Each tool names the artifact it stages and how it builds and checks the new version. A rejected
+write or edit withdraws that artifact from approval until a later one is accepted (edits keep
+applying to the last accepted version), so ``submit_decision`` can never approve a version the
+model has since tried to replace. With a draft, the offline planner's artifacts start out staged,
+marked ``draft``, so an approval can be a single call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from agent.artifacts import Approve, Decision, Veto, stamp_deployment, veto_message, veto_stamps
+from agent.facts import Facts
+from agent.models import ToolCall
+from agent.models.offline.planner import facts_for_plan
+from agent.prompting import edits, tools
+from agent.rendering.manifests import render
+from agent.validation import Bundle, Violation, check_bundle, check_cicd, check_deployment, check_runbook, check_veto, errors, k8s, schemas
+from agent.workspace import Inputs
+
+ARTIFACTS = ("deployment.json", "cicd.yaml", "runbook.md")
+Built = tuple[Any, list[Violation]]
+Outcome = tuple[str, bool]
+
+
+@dataclass
+class Slot:
+    """One artifact being staged: its last accepted version, where that came from, and a pending rejection."""
+
+    value: Any = None
+    source: str = ""
+    edits: int = 0
+    rejected: list[Violation] = field(default_factory=list)
+
+    @property
+    def approvable(self) -> Any:
+        return None if self.rejected else self.value
+
+    def provenance(self) -> str:
+        if self.value is None:
+            return "not staged"
+        edited = f", {self.edits} edit(s) by the model" if self.edits else ""
+        withdrawn = " (withdrawn: the latest change was rejected)" if self.rejected else ""
+        return ("offline planner's draft" if self.source == "draft" else "written by the model") + edited + withdrawn
+
+
+@dataclass(frozen=True)
+class Tool:
+    artifact: str
+    build: Callable[[Stage, str, dict[str, Any]], Built]
+    edit: bool = False
+
+
+class Stage:
+    """The staging area of one conversation: tool calls in, tool results and (at most) one decision out."""
+
+    def __init__(self, inputs: Inputs, moment: datetime, offered: set[str], *, external: bool = True) -> None:
+        self.inputs, self.moment, self.offered, self.external = inputs, moment, offered, external
+        self.slots = {name: Slot() for name in (*ARTIFACTS, "veto")}
+        self.declared = inputs.implementation.declared_endpoints()
+        self.refused: list[Violation] = []
+
+    def facts(self, deployment: Any) -> Facts:
+        """The service facts a plan is rendered with (names, paths), whoever wrote the plan."""
+        return facts_for_plan(self.inputs, deployment if isinstance(deployment, dict) else {})
+
+    def artifacts_dir(self) -> str:
+        return self.facts(None).artifacts_dir
+
+    def call(self, call: ToolCall) -> Outcome:
+        """Build, check and stage one write or edit; a rejection withdraws the artifact."""
+        tool = TOOLS.get(call.name) if call.name in self.offered else None
+        if tool is None:
+            return f"Unknown tool {call.name!r}; the tools are: {', '.join(sorted(self.offered))}.", False
+        if not isinstance(call.input, dict):
+            return f"{call.name} rejected: its input must be a JSON object, not {type(call.input).__name__}.", False
+        slot = self.slots[tool.artifact]
+        value, found = tool.build(self, call.name, call.input)
+        blocking = errors(found)
+        if blocking:
+            withdrawn = slot.value is not None and not slot.rejected
+            slot.rejected = blocking
+            note = f"\nThe earlier {tool.artifact} is withdrawn from approval until a corrected version is accepted." if withdrawn else ""
+            return rejection(call.name, blocking) + note, False
+        slot.value, slot.rejected = value, []
+        slot.source, slot.edits = (slot.source, slot.edits + 1) if tool.edit else ("model", 0)
+        note = "".join(f"\n- warning {v.path} [{v.rule}]: {v.message}" for v in found if v.severity == "warning")
+        return f"{call.name}: staged, valid.{note}", True
+
+    def submit(self, raw: Any) -> tuple[str, bool, Decision | None]:
+        found = schemas.check("submit_decision", raw, "submit_decision")
+        if found:
+            return rejection("submit_decision", found), False, None
+        reason = str(raw["reason"])
+        if raw["decision"] == "veto":
+            veto = self.slots["veto"].approvable
+            if veto is None:
+                return "submit_decision rejected: no valid veto is staged; call write_veto before it, in the same reply.", False, None
+            return "Veto accepted.", True, replace(veto, reason=reason)
+        bundle = Bundle(*(self.slots[name].approvable for name in ARTIFACTS))
+        blocking = errors(check_bundle(bundle, self.declared, artifacts_dir=self.artifacts_dir(), external=self.external))
+        if blocking:
+            self.refused = blocking
+            withdrawn = [name for name in ARTIFACTS if self.slots[name].rejected]
+            note = "".join(f"\n{name} is withdrawn: its latest write or edit was rejected." for name in withdrawn)
+            return rejection("submit_decision", blocking) + note, False, None
+        assert bundle.deployment is not None and bundle.cicd is not None and bundle.runbook is not None
+        derived = render(bundle.deployment, self.facts(bundle.deployment))
+        return "Approval accepted.", True, Approve(bundle.deployment, bundle.cicd, bundle.runbook, reason=reason, derived=derived)
+
+    def stage_draft(self, draft: Decision, log: Callable[[str], None], *, check: bool = True) -> None:
+        """The planner's artifacts start out staged, each only if it passes the same checks as a write.
+
+        ``check=False`` (a backend that only ever accepts the draft) leaves the artifacts' checks to
+        submit_decision, which checks the whole set anyway.
+        """
+        candidates: list[tuple[str, Any, list[Violation]]]
+        if isinstance(draft, Veto):
+            candidates = [("veto", draft, check_veto(veto_message(draft, self.inputs, self.moment)))]
+        else:
+            plan = stamp_deployment(draft.deployment, self.inputs, self.moment)
+            candidates = [
+                ("deployment.json", plan, check_deployment(plan, self.declared) if check else []),
+                ("cicd.yaml", draft.cicd, check_cicd(draft.cicd, plan, artifacts_dir=self.artifacts_dir()) if check else []),
+                ("runbook.md", draft.runbook, check_runbook(draft.runbook, plan) if check else []),
+            ]
+        for name, value, found in candidates:
+            if errors(found):
+                log(f"draft {name} not staged: {errors(found)[0]}")
+                continue
+            self.slots[name].value, self.slots[name].source = value, "draft"
+
+    def provenance(self, decision: Decision) -> dict[str, str]:
+        names = ARTIFACTS if isinstance(decision, Approve) else ("veto",)
+        return {name: self.slots[name].provenance() for name in names}
+
+    def problems(self) -> list[str]:
+        problems = [f"{name}: {v}" for name, slot in self.slots.items() for v in slot.rejected]
+        return problems + [f"submit_decision: {v}" for v in self.refused]
+
+    # ---------------------------------------------------------------- the tools' builders
+
+    def _write_deployment(self, tool: str, data: dict[str, Any]) -> Built:
+        document = stamp_deployment(data, self.inputs, self.moment)
+        found = check_deployment(document, self.declared)
+        if self.external and not errors(found):
+            found += k8s.check_plan(document, self.facts(document))  # what the plan renders to must deploy
+        return document, found
+
+    def _edit_deployment(self, tool: str, data: dict[str, Any]) -> Built:
+        found = self._editable(tool, "deployment.json") or tools.check_input(tool, data)
+        if found:
+            return None, found
+        try:
+            changed = edits.patch(self.slots["deployment.json"].value, data["operations"])
+        except edits.EditError as err:
+            return None, [Violation(tool, err.where, "edit.apply", str(err))]
+        return self._write_deployment(tool, changed)
+
+    def _write_text(self, tool: str, data: dict[str, Any]) -> Built:
+        found = schemas.check("text_artifact", data, tool)
+        return (None, found) if found else self._check_text(tool, str(data["content"]))
+
+    def _edit_text(self, tool: str, data: dict[str, Any]) -> Built:
+        artifact = TOOLS[tool].artifact
+        found = self._editable(tool, artifact) or tools.check_input(tool, data)
+        if found:
+            return None, found
+        try:
+            text = edits.replace(self.slots[artifact].value, data["edits"])
+        except edits.EditError as err:
+            return None, [Violation(tool, err.where, "edit.apply", str(err))]
+        return self._check_text(tool, text)
+
+    def _check_text(self, tool: str, text: str) -> Built:
+        plan = self.slots["deployment.json"].value
+        if TOOLS[tool].artifact == "cicd.yaml":
+            return text, check_cicd(text, plan, artifacts_dir=self.artifacts_dir(), external=self.external)
+        return text, check_runbook(text, plan)
+
+    def _write_veto(self, tool: str, data: dict[str, Any]) -> Built:
+        found = check_veto({**data, **veto_stamps(self.inputs, self.moment)}, tool)
+        return Veto(str(data.get("subject")), data.get("content") or {}, str(data.get("action_needed"))), found
+
+    def _editable(self, tool: str, artifact: str) -> list[Violation]:
+        if self.slots[artifact].value is not None:
+            return []
+        stem = {"deployment.json": "deployment", "cicd.yaml": "cicd", "runbook.md": "runbook"}[artifact]
+        return [Violation(tool, "$", "edit.nothing_staged", f"no {artifact} is staged to edit; write it in full with write_{stem}")]
+
+
+TOOLS: dict[str, Tool] = {
+    "write_deployment": Tool("deployment.json", Stage._write_deployment),
+    "edit_deployment": Tool("deployment.json", Stage._edit_deployment, edit=True),
+    "write_cicd": Tool("cicd.yaml", Stage._write_text),
+    "edit_cicd": Tool("cicd.yaml", Stage._edit_text, edit=True),
+    "write_runbook": Tool("runbook.md", Stage._write_text),
+    "edit_runbook": Tool("runbook.md", Stage._edit_text, edit=True),
+    "write_veto": Tool("veto", Stage._write_veto),
+}
+"""Every tool but submit_decision: the artifact it stages and how it builds the new version."""
+
+
+def rejection(tool: str, found: list[Violation]) -> str:
+    lines = [f"{tool} rejected: {len(found)} violation(s). Fix every one and call {tool} again (or edit) in your next reply."]
+    lines += [f"- {v.artifact} {v.path} [{v.rule}]: {v.message}" for v in found]
+    return "\n".join(lines)

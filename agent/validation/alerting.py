@@ -1,0 +1,87 @@
+"""Check rendered alerting rules: each rule's PromQL, `for`, severity and runbook link, and `promtool check rules`."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.validation import promql, tools
+from agent.validation.violations import Violation, as_list, rule
+
+RULES = "prometheus/rules.yml"
+PROMTOOL = "promtool"
+PROMTOOL_INSTALL = "apt-get install prometheus, or a release from prometheus.io"
+PROMTOOL_TIMEOUT = 60
+
+
+@rule(
+    "alerts.rules",
+    "k8s/, prometheus/",
+    "every alerting rule has valid PromQL (an instant vector), a `for`, a `severity` label and a `runbook_url` into runbook.md",
+)
+def check_groups(groups: Any, artifact: str, where: str) -> Iterator[Violation]:
+    """``groups`` is a rule file's `groups` (``where`` its JSON path); skipped PromQL parsing is reported once."""
+    if not promql.available():
+        yield tools.skipped(artifact, promql.TOOL, "PromQL syntax of the rules", promql.INSTALL)
+    for g, group in enumerate(as_list(groups)):
+        for r, item in enumerate(as_list(group.get("rules") if isinstance(group, dict) else None)):
+            if isinstance(item, dict) and "alert" in item:
+                yield from _alert(item, artifact, f"{where}[{g}].rules[{r}]")
+
+
+def _alert(item: dict[str, Any], artifact: str, path: str) -> Iterator[Violation]:
+    expr = item.get("expr")
+    problem = promql.problem(expr) if isinstance(expr, str) and promql.available() else None
+    if problem:
+        yield Violation(artifact, f"{path}.expr", "alerts.rules", f"{expr!r} {problem}")
+    if not item.get("for"):
+        yield Violation(artifact, f"{path}.for", "alerts.rules", "no `for`: one failed scrape would page someone")
+    if not isinstance(item.get("labels"), dict) or not item["labels"].get("severity"):
+        yield Violation(artifact, f"{path}.labels", "alerts.rules", "no `severity` label: the alert cannot be routed")
+    link = item.get("annotations", {}).get("runbook_url") if isinstance(item.get("annotations"), dict) else None
+    if not isinstance(link, str) or "runbook.md#" not in link:
+        yield Violation(artifact, f"{path}.annotations", "alerts.rules", "no `runbook_url` pointing at a section of runbook.md")
+
+
+@rule("alerts.promtool", "k8s/, prometheus/", "`promtool check rules` accepts prometheus/rules.yml and every PrometheusRule's groups")
+def run_promtool(rule_files: dict[str, Any]) -> list[Violation]:
+    """``rule_files`` maps an artifact to its plain rule file (``{"groups": [...]}``); one promtool run checks them all."""
+    if not rule_files:
+        return []
+    binary = tools.find(PROMTOOL)
+    if binary is None:
+        return [tools.skipped(artifact, PROMTOOL, "promtool check rules", PROMTOOL_INSTALL) for artifact in rule_files]
+    with tempfile.TemporaryDirectory(prefix="devops-agent-promtool-") as folder:
+        paths = {}
+        for n, (artifact, content) in enumerate(rule_files.items()):
+            paths[artifact] = Path(folder) / f"rules-{n}.yml"
+            paths[artifact].write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+        done = subprocess.run(
+            [binary, "check", "rules", *map(str, paths.values())], capture_output=True, text=True, timeout=PROMTOOL_TIMEOUT, check=False
+        )
+    if done.returncode == 0:
+        return []
+    report = _by_file(done.stderr, {str(p): a for a, p in paths.items()})
+    return [Violation(artifact, "$", "alerts.promtool", f"promtool check rules: {text}") for artifact, text in report.items()]
+
+
+def _by_file(errors: str, artifacts: dict[str, str]) -> dict[str, str]:
+    """promtool writes ``<file>: <error>`` lines (with indented continuations) on stderr; group them by artifact."""
+    found: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in errors.splitlines():
+        path, _, rest = line.partition(": ")
+        if path in artifacts:
+            current = artifacts[path]
+            found.setdefault(current, []).append(rest.strip())
+        elif current and line.strip() and line.strip() != "FAILED:":
+            found[current].append(line.strip())
+    if not found:
+        # An error promtool did not attribute to a file (a crash, a bad flag): report it rather than pass.
+        return {next(iter(artifacts.values())): " ".join(errors.split())[:500] or "failed without a message"}
+    return {artifact: "; ".join(lines) for artifact, lines in found.items()}

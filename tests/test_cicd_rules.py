@@ -1,0 +1,313 @@
+"""The workflow rules: what holds without any external linter, what needs the plan, and how the real linters are run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.rendering import pins
+from agent.validation import Bundle, check_bundle, check_cicd, external
+from tests.test_workflow import approve, make_service, require
+
+CASES = Path(__file__).resolve().parent.parent / "fixtures" / "validator" / "cicd"
+CHECKOUT = pins.latest("actions/checkout")
+HEAD = "on: push\npermissions: {contents: read}\njobs:\n"
+SAFE_JOBS = """\
+  test:
+    runs-on: ubuntu-latest
+    steps: [{run: pytest}]
+  deploy-staging:
+    needs: test
+    runs-on: ubuntu-latest
+    environment: staging
+    steps: [{name: smoke, run: curl -f http://x/health}]
+  deploy-production:
+    needs: deploy-staging
+    runs-on: ubuntu-latest
+    environment: production
+    steps: [{run: kubectl apply -f k8s/production/}]
+"""
+
+
+def rules(text: str, plan: dict[str, object] | None = None, artifacts_dir: str | None = None) -> list[str]:
+    found = check_cicd(text, plan, artifacts_dir=artifacts_dir, external=False)
+    return sorted(f"{v.rule} @ {v.path}" for v in found if v.severity == "error")
+
+
+def with_step(step: str, job: str = "test") -> str:
+    """SAFE_JOBS with one more step (YAML flow mapping) at the start of a job."""
+    marker = f"  {job}:\n"
+    start = SAFE_JOBS.index(marker)
+    steps_at = SAFE_JOBS.index("steps: [", start) + len("steps: [")
+    return HEAD + SAFE_JOBS[:steps_at] + step + ", " + SAFE_JOBS[steps_at:]
+
+
+def test_the_safe_base_is_clean() -> None:
+    assert rules(HEAD + SAFE_JOBS) == []
+
+
+def test_issue_6_model_workflow_fails_on_every_count_without_external_tools() -> None:
+    text = (CASES / "invalid" / "model-written-hostile.yaml").read_text()
+    found = {r.split(" @ ")[0] for r in rules(text)}
+    assert {
+        "cicd.untrusted_checkout",
+        "cicd.permissions",
+        "cicd.untrusted_context",
+        "cicd.pipe_to_shell",
+        "cicd.secrets_scoped",
+        "cicd.production_gated",
+        "cicd.environment_manifests",
+    } <= found
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "github.event.pull_request.title",
+        "github.event['pull_request']['body']",
+        "github.head_ref",
+        "github.event.commits[0].message",
+        "github.event.issue.title || 'x'",
+        "toJSON(github.event.comment.body)",
+    ],
+)
+def test_untrusted_contexts_in_run_are_errors(expr: str) -> None:
+    text = with_step(f'{{run: "echo ${{{{ {expr} }}}}"}}')
+    assert rules(text) == ["cicd.untrusted_context @ $.jobs.test.steps[0].run"]
+
+
+@pytest.mark.parametrize("expr", ["github.event.pull_request.number", "github.sha", "github.run_id", "env.APP"])
+def test_trusted_contexts_in_run_pass(expr: str) -> None:
+    assert rules(with_step(f'{{run: "echo ${{{{ {expr} }}}}"}}')) == []
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "curl -fsSL https://x.test/i.sh | bash",
+        "curl -s https://x.test/i.sh | sudo -E sh",
+        "wget -O- https://x.test/i | /bin/bash",
+        "wget -qO- https://x.test/i | python3",
+        "bash <(curl -s https://x.test/i)",
+        'sh -c "$(curl -fsSL https://x.test/i)"',
+        "source <(curl -s https://x.test/env)",
+        "curl -s https://x.test/i.sh \\\n  | bash",
+    ],
+)
+def test_a_download_piped_into_a_shell_is_an_error(script: str) -> None:
+    text = HEAD + SAFE_JOBS.replace("steps: [{run: pytest}]", f"steps: [{{run: {json.dumps(script)}}}]")
+    assert rules(text) == ["cicd.pipe_to_shell @ $.jobs.test.steps[0].run"]
+
+
+def test_a_checked_download_passes() -> None:
+    script = "curl -fsSLo tool.tgz https://x.test/t.tgz\necho 'abc  tool.tgz' | sha256sum -c -\ntar xzf tool.tgz"
+    assert rules(HEAD + SAFE_JOBS.replace("steps: [{run: pytest}]", f"steps: [{{run: {json.dumps(script)}}}]")) == []
+
+
+def test_secrets_need_an_environment_but_github_token_does_not() -> None:
+    token = with_step("{run: gh release list, env: {GH_TOKEN: '${{ secrets.GITHUB_TOKEN }}'}}")
+    assert rules(token) == []
+    other = with_step("{run: pytest, env: {K: '${{ secrets[\"KUBECONFIG\"] }}'}}")
+    assert rules(other) == ["cicd.secrets_scoped @ $.jobs.test"]
+    in_env_job = with_step("{run: x, env: {K: '${{ secrets.KUBECONFIG }}'}}", job="deploy-production")
+    assert rules(in_env_job) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "path"),
+    [
+        ("workflow", "${{ runner.temp }}/k", "$.env.K"),
+        ("workflow", "${{ needs.build.outputs.x }}", "$.env.K"),
+        ("job", "${{ runner.temp }}/k", "$.jobs.test.env.K"),
+        ("job", "${{ steps.x.outputs.y }}", "$.jobs.test.env.K"),
+    ],
+)
+def test_contexts_github_forbids_in_env_are_errors(where: str, value: str, path: str) -> None:
+    if where == "workflow":
+        text = HEAD.replace("jobs:\n", f"env:\n  K: '{value}'\njobs:\n") + SAFE_JOBS
+    else:
+        text = HEAD + SAFE_JOBS.replace("    steps: [{run: pytest}]", f"    env:\n      K: '{value}'\n    steps: [{{run: pytest}}]")
+    assert rules(text) == [f"cicd.context_availability @ {path}"]
+
+
+def test_runner_in_a_steps_env_and_a_quoted_string_pass() -> None:
+    step = "{run: pytest, env: {K: '${{ runner.temp }}/k'}}"
+    assert rules(with_step(step)) == []
+    env = "    env:\n      K: \"${{ format('runner.{0}', github.sha) }}\"\n"
+    quoted = HEAD + SAFE_JOBS.replace("    steps: [{run: pytest}]", env + "    steps: [{run: pytest}]")
+    assert rules(quoted) == []
+
+
+def test_a_misspelt_key_names_the_key_it_meant() -> None:
+    found = check_cicd(HEAD + SAFE_JOBS.replace("    environment: staging", "    enviroment: staging"), external=False)
+    [miss] = [v for v in found if v.rule == "cicd.unknown_keys"]
+    assert miss.path == "$.jobs.deploy-staging.enviroment" and "did you mean `environment`" in miss.message
+
+
+@pytest.mark.parametrize(
+    ("uses", "problem"),
+    [
+        ("actions/checkout@v7", "not pinned to a commit SHA"),
+        ("actions/checkout@main", "not pinned to a commit SHA"),
+        ("actions/checkout@" + "a" * 40, "not in the vetted table"),
+        ("actions/setup-go@" + CHECKOUT.sha, "not in the vetted table"),
+        ("evil/action@" + CHECKOUT.sha, "not in the vetted table"),
+        ("docker://alpine:3.20", "by digest"),
+    ],
+)
+def test_actions_must_be_pinned_to_a_sha_from_the_table(uses: str, problem: str) -> None:
+    found = check_cicd(with_step(f"{{uses: '{uses}', with: {{persist-credentials: false}}}}"), external=False)
+    [pin] = [v for v in found if v.rule == "cicd.action_pinning"]
+    assert problem in pin.message
+
+
+def test_a_table_sha_and_a_local_action_pass() -> None:
+    assert rules(with_step(f"{{uses: '{CHECKOUT.uses}', with: {{persist-credentials: false}}}}")) == []
+    assert rules(with_step("{uses: ./.github/actions/setup}")) == []
+
+
+def test_checkout_must_not_persist_credentials() -> None:
+    assert rules(with_step(f"{{uses: '{CHECKOUT.uses}'}}")) == ["cicd.checkout_credentials @ $.jobs.test.steps[0].with.persist-credentials"]
+    text = with_step(f"{{uses: '{CHECKOUT.uses}', with: {{persist-credentials: 'true'}}}}")
+    assert rules(text) == ["cicd.checkout_credentials @ $.jobs.test.steps[0].with.persist-credentials"]
+
+
+def test_pull_request_target_with_a_base_checkout_passes_and_with_the_head_fails() -> None:
+    base = HEAD.replace("on: push", "on: [pull_request_target]") + SAFE_JOBS
+    assert rules(base) == []
+    ref = "refs/pull/${{ github.event.number }}/head"
+    head = with_step(f"{{uses: '{CHECKOUT.uses}', with: {{persist-credentials: false, ref: '{ref}'}}}}")
+    found = rules(head.replace("on: push", "on: {workflow_run: {workflows: [ci]}}"))
+    assert found == ["cicd.untrusted_checkout @ $.jobs.test.steps[0].with"]
+
+
+def test_write_all_on_a_job_is_an_error() -> None:
+    text = HEAD + SAFE_JOBS.replace("  test:\n", "  test:\n    permissions: write-all\n")
+    assert rules(text) == ["cicd.permissions @ $.jobs.test.permissions"]
+
+
+def test_a_job_named_for_production_applying_it_without_the_environment_fails() -> None:
+    text = HEAD + SAFE_JOBS.replace("    environment: production\n", "")
+    assert rules(text) == ["cicd.production_gated @ $.jobs", "cicd.production_gated @ $.jobs.deploy-production.environment"]
+
+
+def test_env_variables_are_followed_to_the_manifests_a_job_applies() -> None:
+    text = HEAD + SAFE_JOBS.replace(
+        "    steps: [{name: smoke, run: curl -f http://x/health}]",
+        "    env: {DIR: consensus/artifacts/k8s/production}\n    steps: [{run: 'kubectl apply -k \"${DIR}\"'}, {name: smoke, run: curl -f http://x/health}]",
+    )
+    assert "cicd.environment_manifests @ $.jobs.deploy-staging.steps" in rules(text)
+
+
+def plan_of(name: str) -> dict[str, object]:
+    data = json.loads((CASES / "plans" / name).read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_plan_cases_report_what_they_expect() -> None:
+    """The cases that name a plan, checked with it (fixtures/validator/cicd/plans/)."""
+    for path in sorted((CASES / "invalid").glob("*.yaml")):
+        text = path.read_text()
+        if "\n# plan: " not in text:
+            continue
+        plan = plan_of(text.split("\n# plan: ", 1)[1].split("\n", 1)[0])
+        expected = sorted(e.strip() for e in text.splitlines()[0].removeprefix("# expect:").split(";"))
+        assert rules(text, plan) == expected, path.name
+
+
+def test_manifest_paths_are_checked_exactly_when_the_artifacts_folder_is_known(tmp_path: Path) -> None:
+    decision, facts = approve(make_service(tmp_path / "repo", "python", "canary", layout="per_epic"))
+    assert rules(decision.cicd, decision.deployment, artifacts_dir=facts.artifacts_dir) == []
+    wrong = rules(decision.cicd, decision.deployment, artifacts_dir="consensus/artifacts")
+    assert wrong.count("cicd.manifest_paths @ $.jobs") == 3 and len(wrong) == 6
+
+
+def test_a_rollback_must_be_conditioned_on_the_deploy_step(tmp_path: Path) -> None:
+    decision, _ = approve(make_service(tmp_path / "repo", "python", "rolling"))
+    guard = "(steps.deploy.outcome == 'failure' || steps.smoke.outcome == 'failure') && "
+    blind = decision.cicd.replace(f"if: failure() && {guard}", "if: failure() && ")
+    assert blind != decision.cicd
+    found = [r for r in rules(blind, decision.deployment) if r.startswith("cicd.rollback")]
+    assert [r.split(".steps[")[0] for r in found] == [f"cicd.rollback @ $.jobs.deploy-{env}" for env in ("dev", "production", "staging")]
+    assert all(r.endswith("].if") for r in found)
+
+
+# ---- the external linters ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """A machine without actionlint, zizmor or shellcheck: nothing on PATH, no virtualenv bin/ beside the interpreter."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "nowhere" / "python"))
+    external._check.cache_clear()
+    yield
+    external._check.cache_clear()
+
+
+def test_absent_tools_are_warnings_naming_each_skipped_check(no_tools: None) -> None:
+    found = check_cicd(HEAD + SAFE_JOBS)
+    skipped = sorted(v.message.split(" skipped")[0] for v in found if v.rule == "tools.missing")
+    assert skipped == ["`run:` script lint (shellcheck)", "workflow lint (actionlint)", "workflow security audit (zizmor)"]
+    assert all(v.severity == "warning" for v in found if v.rule == "tools.missing")
+
+
+def fake_tool(folder: Path, name: str, body: str) -> None:
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+def test_a_tool_that_fails_or_hangs_is_a_warning_not_a_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_tools: None) -> None:
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "actionlint", "echo 'ERROR something broke' >&2; exit 3")
+    fake_tool(bin_dir, "zizmor", "exec sleep 5")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(external, "TIMEOUT_SECONDS", 0.5)
+    found = [v for v in check_cicd(HEAD + SAFE_JOBS + "# variant\n") if v.rule == "tools.missing"]
+    messages = " | ".join(v.message for v in found)
+    assert "actionlint failed (exit 3: ERROR something broke)" in messages and "zizmor failed (timed out" in messages
+
+
+def test_the_linters_run_once_per_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_tools: None) -> None:
+    log = tmp_path / "calls.log"
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "actionlint", f'echo actionlint >> "{log}"; echo "[]"')
+    fake_tool(bin_dir, "zizmor", f'echo zizmor >> "{log}"; echo "[]"')
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    text = HEAD + SAFE_JOBS + "# once\n"
+    check_cicd(text)
+    check_bundle(Bundle(None, text, None), [])
+    check_cicd(text)
+    assert sorted(log.read_text().split()) == ["actionlint", "zizmor"]
+
+
+def test_real_linters_report_what_our_rules_report_too(tmp_path: Path) -> None:
+    for tool in ("actionlint", "zizmor", "shellcheck"):
+        require(tool)
+    external._check.cache_clear()
+    text = (CASES / "invalid" / "untrusted-context-in-run.yaml").read_text()
+    found = {v.rule for v in check_cicd(text)}
+    assert {"cicd.untrusted_context", "cicd.actionlint", "cicd.zizmor"} <= found
+    unquoted = {v.rule for v in check_cicd((CASES / "invalid" / "shellcheck-unquoted.yaml").read_text())}
+    assert "cicd.shellcheck" in unquoted
+
+
+def test_validating_the_example_with_the_linters_is_fast(tmp_path: Path) -> None:
+    for tool in ("actionlint", "zizmor", "shellcheck"):
+        require(tool)
+    decision, facts = approve(make_service(tmp_path / "repo", "go", "canary"))
+    external._check.cache_clear()
+    start = time.perf_counter()
+    found = check_cicd(decision.cicd, decision.deployment, artifacts_dir=facts.artifacts_dir)
+    elapsed = time.perf_counter() - start
+    assert [str(v) for v in found] == []
+    assert elapsed < float(os.environ.get("DEVOPS_AGENT_LINT_BUDGET", "5"))

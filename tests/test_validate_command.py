@@ -1,0 +1,72 @@
+"""`validate` on a whole workspace: derived files that drifted, artifacts that no longer match the log, unreadable inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli import main
+
+
+def validate_json(capsys: pytest.CaptureFixture[str], project: Path) -> tuple[int, dict[str, Any]]:
+    code = main(["validate", "--json", "--workspace", str(project)])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def decided(project: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    capsys.readouterr()
+    return project / "consensus" / "artifacts"
+
+
+def test_an_offline_run_validates_clean_derived_files_included(decided: Path, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = validate_json(capsys, project)
+    assert (code, out["valid"]) == (0, True), out["violations"]
+    assert (decided / "k8s" / "production" / "kustomization.yaml").is_file()
+    assert not [v for v in out["violations"] if v["severity"] == "error"]
+
+
+def test_a_hand_edited_manifest_is_reported_until_render_rewrites_it(
+    decided: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service = decided / "k8s" / "staging" / "service.yaml"
+    service.write_text(service.read_text().replace("port: 80", "port: 81"))
+    code, out = validate_json(capsys, project)
+    assert code == 1
+    assert {(v["artifact"], v["rule"]) for v in out["violations"]} >= {("k8s/staging/service.yaml", "manifests.up_to_date")}
+    assert main(["render", "--workspace", str(project)]) == 0
+    capsys.readouterr()
+    assert validate_json(capsys, project)[0] == 0
+
+
+def test_an_artifact_changed_after_the_decision_is_reported(decided: Path, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runbook = decided / "runbook.md"
+    runbook.write_text(runbook.read_text() + "\nAn extra line written by hand.\n")
+    code, out = validate_json(capsys, project)
+    assert code == 1
+    found = [v for v in out["violations"] if v["rule"] == "decision.files_match"]
+    assert len(found) == 1 and "artifacts/runbook.md has changed" in found[0]["message"]
+
+
+def test_unreadable_upstream_inputs_are_a_warning_not_a_silent_pass(
+    decided: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (decided / "implementation.json").write_text("{not json")
+    code, out = validate_json(capsys, project)
+    assert code == 0
+    assert any("not cross-checked" in w for w in out["warnings"]) and any("derived files" in w for w in out["warnings"])
+
+
+def test_external_tools_off_reports_every_skipped_check(
+    decided: Path, project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEVOPS_AGENT_EXTERNAL_TOOLS", "off")
+    code, out = validate_json(capsys, project)
+    skipped = " ".join(v["message"] for v in out["violations"] if v["rule"] == "tools.missing")
+    assert code == 0 and all(v["severity"] == "warning" for v in out["violations"])
+    for check in ("actionlint", "zizmor", "shellcheck", "promtool", "Kubernetes schema"):
+        assert check in skipped, check
