@@ -7,7 +7,8 @@ STAMP := .venv/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# compat: a plain path entry instead of an import hook, so every command starts ~10 ms sooner
+	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the offline planner on the bundled example (no API key needed)

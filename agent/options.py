@@ -17,8 +17,10 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 EPILOG = """exit codes of run: 0 approved · 3 vetoed · 4 quality has not approved (nothing written)
   · 1 the run failed (nothing written) · 2 bad usage or unreadable input (nothing written)
   · 130/143 interrupted by SIGINT/SIGTERM (rolled back, or the commit finished)
-exit codes of validate and render: 0 valid/rendered · 1 violations found · 2 unreadable
-environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, DEVOPS_AGENT_MODEL"""
+exit codes of validate: 0 valid · 1 violations found · 2 unreadable
+exit codes of render: 0 rendered (or already up to date) · 2 deployment.json invalid or unreadable
+environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, DEVOPS_AGENT_MODEL,
+  DEVOPS_AGENT_EXTERNAL_TOOLS=off (validate without actionlint, shellcheck, zizmor, promtool, kubernetes-validate)"""
 
 
 class UsageProblem(Exception):
@@ -53,7 +55,7 @@ class RunOptions:
     backend: str = field(
         default="anthropic",
         metadata=_meta(
-            "who plans: Claude (default), the deterministic offline planner, or a recording",
+            "who plans: Claude, the deterministic offline planner, or a recording (default %(default)s)",
             choices=["anthropic", "offline", "replay"],
         ),
     )
@@ -163,3 +165,21 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     if args.record and args.backend != "anthropic":
         raise UsageProblem("--record goes with --backend anthropic")
     return RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)})
+
+
+def flags_markdown() -> str:
+    """The README's table of ``run`` flags, from the same table the parser is built from."""
+    rows = ["| flag | meaning | default |", "|---|---|---|"]
+    for f in fields(RunOptions):
+        if f.name == "workspace":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        shown = f"`{flag}`, `--no-{flag[2:]}`" if f.default is True else f"`{flag}`"
+        text = str(f.metadata["help"])
+        meaning = text[: text.rfind(" (default")] if " (default" in text else text
+        choices = f.metadata["argparse"].get("choices")
+        meaning += f": {', '.join(f'`{c}`' for c in choices)}" if choices else ""
+        default = "—" if f.default is None else ("on" if f.default is True else "off" if f.default is False else f"`{f.default}`")
+        default += " or `$DEVOPS_AGENT_MODEL`" if "$DEVOPS_AGENT_MODEL" in text else ""
+        rows.append(f"| {shown} | {meaning} | {default} |")
+    return "\n".join(rows)

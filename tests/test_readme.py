@@ -10,12 +10,21 @@ from tests.conftest import ROOT
 
 README = ROOT / "README.md"
 _TABLE = re.compile(r"(<!-- rules:start -->\n)(.*?)(\n<!-- rules:end -->)", re.S)
+_FLAGS = re.compile(r"(<!-- flags:start -->\n)(.*?)(\n<!-- flags:end -->)", re.S)
 
 
 def test_policy_table_matches_the_rule_registry() -> None:
     match = _TABLE.search(README.read_text())
     assert match, "README lacks the rules markers"
     assert match.group(2).strip() == rules_markdown(), "run `make readme`"
+
+
+def test_flag_table_matches_the_options() -> None:
+    from agent.options import flags_markdown
+
+    match = _FLAGS.search(README.read_text())
+    assert match, "README lacks the flags markers"
+    assert match.group(2).strip() == flags_markdown(), "run `make readme`"
 
 
 def test_every_run_flag_is_documented() -> None:
@@ -30,4 +39,7 @@ def test_every_run_flag_is_documented() -> None:
 
 
 if __name__ == "__main__" and "--write" in sys.argv:
-    README.write_text(_TABLE.sub(lambda m: m.group(1) + rules_markdown() + m.group(3), README.read_text()))
+    from agent.options import flags_markdown
+
+    text = _TABLE.sub(lambda m: m.group(1) + rules_markdown() + m.group(3), README.read_text())
+    README.write_text(_FLAGS.sub(lambda m: m.group(1) + flags_markdown() + m.group(3), text))

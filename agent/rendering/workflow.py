@@ -279,7 +279,7 @@ def _header(facts: Facts) -> str:
     )
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """Writes multi-line strings (shell scripts) as `|` blocks, as a person would."""
 
 
@@ -296,9 +296,13 @@ def _dump(doc: dict[str, Any]) -> str:
 _USES = re.compile(r"^(\s*(?:- )?uses: )([A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@([0-9a-f]{40})$", re.M)
 
 
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _pin_comments(text: str) -> str:
     """Add `# <version>` after each pinned `uses:` line; both come from our table, and the data must not change."""
     commented = _USES.sub(lambda m: m.group(0) + (f" # {pin.version}" if (pin := known(m.group(2), m.group(3))) else ""), text)
-    if yaml.safe_load(commented) != yaml.safe_load(text):
+    if _load(commented) != _load(text):
         raise AssertionError("adding version comments changed the workflow")
     return commented

@@ -12,7 +12,9 @@ from agent.validation.violations import RULES, Violation, declare, errors, rules
 FILES_MATCH = declare(
     "decision.files_match",
     "decision_log.jsonl",
-    "the files the last devops decision recorded (sha256 in `details.files`) are on disk unchanged",
+    "the files the last devops decision recorded (sha256 in `details.files`) are on disk unchanged (a hand edit is reported, "
+    "and every file is still checked on its own)",
+    "warning",
 )
 
 __all__ = ["FILES_MATCH", "RULES", "Bundle", "Violation", "check_bundle", "errors", "k8s", "rules_markdown"]

@@ -91,6 +91,6 @@ def _check_log(workspace: Workspace, log: list[dict[str, Any]], result: Inspecti
     for n, entry in enumerate(log, start=1):
         result.violations += check_decision(entry, f"{where} devops line {n}")
     for problem in decision_log.committed_mismatch(workspace):
-        result.violations.append(Violation(where, "$", FILES_MATCH, problem))
+        result.violations.append(Violation(where, "$", FILES_MATCH, problem, "warning"))
     if log:
         result.checked.append(where)
