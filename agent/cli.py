@@ -18,7 +18,8 @@ from agent.options import UsageProblem, parser, run_options
 
 if TYPE_CHECKING:
     from agent.journal import FaultHook
-    from agent.runner import RunResult, SignalGuard
+    from agent.runner import RunResult
+    from agent.signals import SignalGuard
 
 
 def say(line: str, stream: TextIO | None = None) -> None:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None, *, fault: FaultHook | None = None) -> in
         args = parser().parse_args(argv)
     except UsageProblem as err:
         return _usage_error(str(err), words, started)
-    from agent.runner import SignalGuard
+    from agent.signals import SignalGuard
 
     guard = SignalGuard()
     with guard.installed():

@@ -13,6 +13,7 @@ import gc
 import json
 import mmap
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 Entry = dict[str, Any]
 DEVOPS = b'"devops"'
 _CHUNK = 1 << 20
+# What a devops decision records in ``details.files`` (agent.writer): an approve, its three artifacts (the
+# rendered k8s/ and prometheus/ files are left out on purpose); a veto, the one message it left for quality.
+APPROVE_FILES = ("artifacts/cicd.yaml", "artifacts/deployment.json", "artifacts/runbook.md")
+VETO_FILE = re.compile(r"messages/inbox/quality/veto_[^/\x00]*\.yaml")
 
 
 def encode(entry: Entry) -> bytes:
@@ -205,18 +210,37 @@ def claimed_files(entry: Entry) -> dict[str, str]:
 
 
 def verify(workspace: Workspace, entry: Entry) -> list[str]:
-    """What is wrong with the files the line claims: each missing or changed one (or none claimed at all)."""
+    """What is wrong with the files the line claims: not the set its decision writes, or one missing or changed."""
     files = claimed_files(entry)
     if not files:
         return ["it records no files"]
-    problems = []
+    problems, wanted = _wrong_set(entry, files)
     for relative, digest in sorted(files.items()):
+        if relative not in wanted:
+            continue
         found = _digest(workspace, relative)
         if found is None:
             problems.append(f"{relative} is missing")
         elif found != digest:
             problems.append(f"{relative} has changed")
     return problems
+
+
+def _wrong_set(entry: Entry, files: dict[str, str]) -> tuple[list[str], set[str]]:
+    """Claims a devops decision never makes, and what it always claims but this line does not; plus the good claims.
+
+    A line that names the right files with their real digests is still forged when it names too few or too
+    many: "already decided" must mean the decision's own files are on disk, not that some files are.
+    """
+    decision = entry.get("decision")
+    if decision == "approve":
+        wanted = set(APPROVE_FILES) & set(files)
+        missing = [f"it does not claim {name}" for name in APPROVE_FILES if name not in files]
+    else:
+        wanted = set(sorted(name for name in files if VETO_FILE.fullmatch(name))[:1])
+        missing = [] if wanted else ["it does not claim its veto (messages/inbox/quality/veto_*.yaml)"]
+    extra = [f"it claims {name}, which a devops {decision} decision never writes" for name in sorted(set(files) - wanted)]
+    return extra + missing, wanted
 
 
 def _digest(workspace: Workspace, relative: str) -> str | None:

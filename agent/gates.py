@@ -72,7 +72,7 @@ def _open_blockers(inputs: Inputs) -> list[tuple[str, Any]]:
 
 
 def _security_veto(scan: ScanReading, inputs: Inputs, open_blockers: list[tuple[str, Any]]) -> Veto:
-    count = len(scan.found)
+    count = scan.total  # findings, not fields: {"critical": 1, "high": 2} is 3
     found = f"{count} finding(s): {_listed([describe(f) for f in scan.found])}" if count else f"no pass ({scan.verdict})"
     return Veto(
         subject="security_vulnerability",

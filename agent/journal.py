@@ -15,6 +15,11 @@ staged files without a journal and temp files a killed run left behind. Durabili
 journal are fsynced (and their folder, once) before anything visible changes; the log and every folder
 changed are fsynced before the journal is deleted.
 
+A journal is replayed only if it is one our writer could have written (``Journal.load``): the log is this
+workspace's, every path is relative, link-free and of the kind its step touches (artifacts/, the veto,
+inbox → processed/), staged names are its own. Anything else is an ``InputError`` (exit 2) naming the
+journal and the field, and the journal stays on disk for someone to inspect.
+
 ``fault(point)`` is called as each point is reached; tests kill the process there, or raise ``OSError``
 to make the step after it fail.
 """
@@ -24,14 +29,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import decision_log
-from agent.errors import CommitError
-from agent.files import TMP_PREFIX, atomic_write, ensure_dir, fit_name, fsync_dir, place_new, same_file
+from agent.errors import CommitError, InputError
+from agent.files import TMP_PREFIX, atomic_write, ensure_dir, fit_name, fsync_dir, place_new, refuse_links, same_file
 
 if TYPE_CHECKING:
     from agent.workspace import Workspace
@@ -74,10 +80,86 @@ class Journal:
         atomic_write(self.path, json.dumps(body, ensure_ascii=True, indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> Journal:
-        body = json.loads(path.read_bytes())
-        fields = (body["entry"], body["log"], body["place"], body["replace"], body["archive"], body["remove"])
-        return cls(path.parent, path.name.removesuffix(JOURNAL), *fields)
+    def load(cls, path: Path, ws: Workspace) -> Journal:
+        """The journal at ``path``, refused (exit 2, naming the field) unless it is one our writer could have written."""
+        try:
+            body = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError) as err:
+            raise _refused(path, None, f"cannot be read ({err})") from None
+        if not isinstance(body, dict):
+            raise _refused(path, None, "is not a JSON object")
+        entry, log = body.get("entry"), body.get("log")
+        if not isinstance(entry, dict) or entry.get("agent") != "devops" or entry.get("decision") not in {"approve", "veto"}:
+            raise _refused(path, "entry", "is not a devops approve/veto decision line")
+        if log != ws.relative(ws.decision_log):
+            raise _refused(path, "log", f"is not this workspace's decision log ({ws.relative(ws.decision_log)})")
+        journal = cls(path.parent, path.name.removesuffix(JOURNAL), entry, str(log))
+        journal.place, journal.replace = _pairs(path, body, "place"), _pairs(path, body, "replace")
+        journal.archive, journal.remove = _pairs(path, body, "archive"), _names(path, body, "remove")
+        _check(ws, journal)
+        return journal
+
+
+# What agent.writer puts in a journal, and nothing else: a replayed journal acts on these paths only.
+_PLAIN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_RENDERED = re.compile(rf"artifacts/(k8s|prometheus)(/{_PLAIN})+")
+_INSPECT = "this interrupted commit's journal was not replayed; inspect it, then delete it to drop that decision"
+
+
+def _refused(path: Path, name: str | None, problem: str) -> InputError:
+    return InputError(path, f"{problem}: {_INSPECT}", field=name)
+
+
+def _pairs(path: Path, body: dict[str, Any], name: str) -> list[list[str]]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value):
+        raise _refused(path, name, "is not a list of [from, to] path pairs")
+    return value
+
+
+def _names(path: Path, body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise _refused(path, name, "is not a list of paths")
+    return value
+
+
+def _check(ws: Workspace, journal: Journal) -> None:
+    """Every path relative, inside consensus/ and of the kind its step writes (no link on the way)."""
+    staged = re.compile(rf"{re.escape(journal.id)}\.\d+")
+    for name, pairs in (("place", journal.place), ("replace", journal.replace)):
+        for n, (source, target) in enumerate(pairs):
+            _expect(journal, f"{name}[{n}][0]", source, staged.fullmatch(source) is not None)
+            _expect(journal, f"{name}[{n}][1]", target, decision_log.VETO_FILE.fullmatch(target) if name == "place" else _artifact(target))
+    for n, target in enumerate(journal.remove):
+        _expect(journal, f"remove[{n}]", target, _artifact(target))
+    for n, (source, target) in enumerate(journal.archive):
+        _expect(journal, f"archive[{n}][0]", source, _single(source, "messages/inbox/devops/"))
+        _expect(journal, f"archive[{n}][1]", target, _single(target, "messages/processed/"))
+    staged_files = [journal.staged(s) for s, _ in journal.place + journal.replace]
+    moved = [ws.consensus / t for _, t in journal.place + journal.replace + journal.archive]
+    sources = [ws.consensus / s for s, _ in journal.archive]
+    for path in [ws.decision_log, *staged_files, *moved, *sources, *(ws.consensus / r for r in journal.remove)]:
+        refuse_links(ws.consensus, path)  # a link inside consensus/ could still lead outside it
+
+
+def _expect(journal: Journal, name: str, value: str, ok: object) -> None:
+    if not ok or not _relative(value):
+        raise _refused(journal.path, name, f"{value!r} is not a path this step of a devops commit writes")
+
+
+def _relative(value: str) -> bool:
+    parts = value.split("/")
+    return bool(value) and "\x00" not in value and not value.startswith("/") and all(p not in {"", ".", ".."} for p in parts)
+
+
+def _artifact(value: str) -> bool:
+    return value in decision_log.APPROVE_FILES or _RENDERED.fullmatch(value) is not None
+
+
+def _single(value: str, folder: str) -> bool:
+    """``folder`` + one plain file name (any bytes but ``/`` and NUL: inbox names are whatever was sent)."""
+    return value.startswith(folder) and "/" not in value.removeprefix(folder)
 
 
 def staging_root(workspace: Workspace) -> Path:
@@ -230,11 +312,7 @@ def recover(ws: Workspace, fault: FaultHook = no_fault) -> list[str]:
 
 
 def _recover_one(ws: Workspace, path: Path, fault: FaultHook) -> list[str]:
-    try:
-        journal = Journal.load(path)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        problem = f"an interrupted commit's journal cannot be read ({err}); inspect it, then delete it to drop that decision"
-        raise CommitError(path, problem) from None
+    journal = Journal.load(path, ws)
     try:
         place_and_log(ws, journal, fault)
         replace_artifacts(ws, journal, fault)

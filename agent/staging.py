@@ -4,11 +4,13 @@ Each tool names the artifact it stages and how it builds and checks the new vers
 write or edit withdraws that artifact from approval until a later one is accepted (edits keep
 applying to the last accepted version), so ``submit_decision`` can never approve a version the
 model has since tried to replace. With a draft, the offline planner's artifacts start out staged,
-marked ``draft``, so an approval can be a single call.
+marked ``draft``, so an approval can be a single call; while the model has not touched the draft
+cicd.yaml and runbook.md, an accepted change of the plan re-renders them from the new plan.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,14 +18,18 @@ from typing import Any
 
 from agent.artifacts import Approve, Decision, Veto, stamp_deployment, veto_message, veto_stamps
 from agent.facts import Facts
+from agent.facts import artifacts_dir as artifacts_location
 from agent.models import ToolCall
 from agent.models.offline.planner import facts_for_plan
 from agent.prompting import edits, tools
+from agent.rendering import runbook, workflow
 from agent.rendering.manifests import render
 from agent.validation import Bundle, Violation, check_bundle, check_cicd, check_deployment, check_runbook, check_veto, errors, k8s, schemas
 from agent.workspace import Inputs
 
 ARTIFACTS = ("deployment.json", "cicd.yaml", "runbook.md")
+RENDERERS: dict[str, Callable[[Facts, dict[str, Any]], str]] = {"cicd.yaml": workflow.render, "runbook.md": runbook.render}
+"""The draft artifacts rendered from the plan, as the offline planner renders them."""
 Built = tuple[Any, list[Violation]]
 Outcome = tuple[str, bool]
 
@@ -35,18 +41,26 @@ class Slot:
     value: Any = None
     source: str = ""
     edits: int = 0
+    rerendered: int = 0
+    """Accepted plan changes this draft was re-rendered after (its text changed)."""
     rejected: list[Violation] = field(default_factory=list)
 
     @property
     def approvable(self) -> Any:
         return None if self.rejected else self.value
 
+    @property
+    def untouched_draft(self) -> bool:
+        """The planner's draft as staged: no edit by the model, accepted or rejected."""
+        return self.source == "draft" and not self.edits and not self.rejected
+
     def provenance(self) -> str:
         if self.value is None:
             return "not staged"
+        rerendered = f", re-rendered after {self.rerendered} plan edit(s)" if self.rerendered else ""
         edited = f", {self.edits} edit(s) by the model" if self.edits else ""
         withdrawn = " (withdrawn: the latest change was rejected)" if self.rejected else ""
-        return ("offline planner's draft" if self.source == "draft" else "written by the model") + edited + withdrawn
+        return ("offline planner's draft" if self.source == "draft" else "written by the model") + rerendered + edited + withdrawn
 
 
 @dataclass(frozen=True)
@@ -64,13 +78,21 @@ class Stage:
         self.slots = {name: Slot() for name in (*ARTIFACTS, "veto")}
         self.declared = inputs.implementation.declared_endpoints()
         self.refused: list[Violation] = []
+        self._facts: dict[str, Facts] = {}
 
     def facts(self, deployment: Any) -> Facts:
-        """The service facts a plan is rendered with (names, paths), whoever wrote the plan."""
-        return facts_for_plan(self.inputs, deployment if isinstance(deployment, dict) else {})
+        """The service facts a plan is rendered with (names, paths), whoever wrote the plan.
+
+        Cached per plan: computing them walks every file path of implementation.json (80,000 in a 13 MB one).
+        """
+        plan = deployment if isinstance(deployment, dict) else {}
+        key = json.dumps(plan, sort_keys=True, default=str)
+        if key not in self._facts:
+            self._facts[key] = facts_for_plan(self.inputs, plan)
+        return self._facts[key]
 
     def artifacts_dir(self) -> str:
-        return self.facts(None).artifacts_dir
+        return artifacts_location(self.inputs.workspace)  # what facts().artifacts_dir says, without the walk
 
     def call(self, call: ToolCall) -> Outcome:
         """Build, check and stage one write or edit; a rejection withdraws the artifact."""
@@ -88,9 +110,32 @@ class Stage:
             note = f"\nThe earlier {tool.artifact} is withdrawn from approval until a corrected version is accepted." if withdrawn else ""
             return rejection(call.name, blocking) + note, False
         slot.value, slot.rejected = value, []
-        slot.source, slot.edits = (slot.source, slot.edits + 1) if tool.edit else ("model", 0)
+        slot.source, slot.edits, slot.rerendered = (slot.source, slot.edits + 1, slot.rerendered) if tool.edit else ("model", 0, 0)
         note = "".join(f"\n- warning {v.path} [{v.rule}]: {v.message}" for v in found if v.severity == "warning")
+        if tool.artifact == "deployment.json":
+            note += self._rerender(value, "edited" if tool.edit else "new")
         return f"{call.name}: staged, valid.{note}", True
+
+    def _rerender(self, plan: dict[str, Any], how: str) -> str:
+        """Keep the untouched draft cicd.yaml and runbook.md in step with an accepted plan (submit_decision checks the set).
+
+        Rendered as the planner renders them: the facts of the plan, listing the plan's own assumptions,
+        so an unchanged plan renders the draft byte for byte.
+        """
+        drafts = [name for name in RENDERERS if self.slots[name].untouched_draft]
+        if not drafts:
+            return ""
+        listed = plan.get("assumptions")
+        facts = replace(self.facts(plan), assumptions=[str(a) for a in listed] if isinstance(listed, list) else [])
+        changed = []
+        for name in drafts:
+            text, slot = RENDERERS[name](facts, plan), self.slots[name]
+            if text != slot.value:
+                slot.value, slot.rerendered = text, slot.rerendered + 1
+                changed.append(name)
+        if not changed:
+            return ""
+        return f"\n{' and '.join(changed)} {'were' if len(changed) > 1 else 'was'} re-rendered from the {how} plan."
 
     def submit(self, raw: Any) -> tuple[str, bool, Decision | None]:
         found = schemas.check("submit_decision", raw, "submit_decision")

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_serializer
 
 from agent.documents import printable
 
@@ -134,46 +134,67 @@ class Review(Lenient):
 # ---------------------------------------------------------------- the security scan, read strictly
 
 ScanState = Literal["missing", "passed", "failed", "unreadable"]
-PASS_WORDS = frozenset({"pass", "passed"})
-FAIL_WORDS = frozenset({"fail", "failed", "false", "no", "off", "0", "error", "errored"})
+PASS_WORDS = frozenset({"pass", "passed", "success"})
+FAIL_WORDS = frozenset({"fail", "failed", "failure", "false", "no", "off", "0", "error", "errored"})
+VERDICTS = ("passed", "status", "result", "outcome", "verdict", "conclusion")
 FINDING_FIELDS = ("vulnerabilities_found", "vulnerabilities", "findings", "issues")
+SUMMARIES = ("summary", "counts", "totals")
+"""Mappings of a severity (or any name) to a count or list of findings."""
 SEVERITIES = ("critical", "high", "medium", "moderate", "low", "info", "unknown")
+METADATA = frozenset(
+    {"warnings", "tool", "tools", "scanner", "version", "timestamp", "scanned_at", "duration", "duration_seconds"}
+    | {"report", "report_url", "target", "notes"}
+)
+"""Keys read as harmless context; any key outside these, the verdicts and the findings makes the scan unreadable."""
 
 
 @dataclass(frozen=True)
 class ScanReading:
-    """What the scan says: ``found`` is the evidence of findings, ``problems`` what could not be read."""
+    """What the scan says: ``found`` is the evidence of findings (``total`` how many), ``problems`` what could not be read."""
 
     state: ScanState
     found: list[Any] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     verdict: str = ""
+    total: int = 0
 
 
 def read_scan(scan: Any) -> ScanReading:
-    """Passed only on an explicit pass with every count and list of findings present at zero or empty."""
+    """Passed only on an explicit pass with every count and list of findings present at zero or empty, and no key we do not read."""
     if scan is None:
         return ScanReading("missing", problems=["security_scan is missing"])
     if not isinstance(scan, dict) or not scan:
         return ScanReading("unreadable", problems=[f"security_scan is {shown(scan)}, expected an object with a result"])
-    found, problems = _scan_findings(scan)
+    found, problems, total = _scan_findings(scan)
     verdict, explicit = _scan_verdict(scan, problems)
+    problems += _unknown_keys(scan)
     if found or verdict == "failed":
-        return ScanReading("failed", found, problems, explicit)
+        return ScanReading("failed", found, problems, explicit, total)
     if verdict != "passed" or problems:
         return ScanReading("unreadable", found, problems or ["security_scan has no explicit pass (passed: true)"], explicit)
     return ScanReading("passed", verdict=explicit)
 
 
+def _unknown_keys(scan: dict[str, Any]) -> list[str]:
+    # A field we do not read may be the one that says the scan failed: it is not ignored.
+    known = {*VERDICTS, *FINDING_FIELDS, *SUMMARIES, *SEVERITIES, *METADATA}
+    unknown = [str(k) for k in scan if k not in known and not _count_key(k)]
+    return [f"security_scan has fields this gate does not read: {one_line(', '.join(sorted(unknown)))}"] if unknown else []
+
+
+def _count_key(key: Any) -> bool:
+    return isinstance(key, str) and key.endswith("_count") and key != "_count"
+
+
 def _scan_verdict(scan: dict[str, Any], problems: list[str]) -> tuple[str, str]:
     """"passed" only when every verdict field present says pass; "failed" when one says fail; else "unknown"."""
     votes: list[str] = []
-    for key in ("passed", "status"):
+    for key in VERDICTS:
         if key in scan:
             votes.append(_vote(key, scan[key]))
             if votes[-1] == "unknown":
                 problems.append(f"security_scan.{key} is {shown(scan[key])}, neither an explicit pass nor a failure")
-    explicit = ", ".join(f"{k}={shown(scan[k])}" for k in ("passed", "status") if k in scan)
+    explicit = ", ".join(f"{k}={shown(scan[k])}" for k in VERDICTS if k in scan)
     if "failed" in votes:
         return "failed", explicit
     return ("passed" if votes and set(votes) == {"passed"} else "unknown"), explicit
@@ -185,32 +206,39 @@ def _vote(key: str, value: Any) -> str:
     word = str(value).strip().lower() if isinstance(value, str | int) and not isinstance(value, bool) else None
     if word in FAIL_WORDS:
         return "failed"
-    return "passed" if key == "status" and word in PASS_WORDS else "unknown"
+    return "passed" if key != "passed" and word in PASS_WORDS else "unknown"
 
 
-def _scan_findings(scan: dict[str, Any]) -> tuple[list[Any], list[str]]:
+def _scan_findings(scan: dict[str, Any]) -> tuple[list[Any], list[str], int]:
+    """The findings, the problems reading them, and how many findings: the largest tally of any one view of them
+    (each finding field, each summary, the severity keys together, the ``*_count`` keys together), since views overlap."""
     found: list[Any] = []
     problems: list[str] = []
-    for key in (*FINDING_FIELDS, *SEVERITIES):
+    tallies: dict[str, int] = {}
+    counts = sorted(k for k in scan if _count_key(k))
+    for key in (*FINDING_FIELDS, *SUMMARIES, *SEVERITIES, *counts):
         if key in scan:
-            _findings(f"security_scan.{key}", scan[key], found, problems, by_severity=key in FINDING_FIELDS)
-    return found, problems
+            view = "severities" if key in SEVERITIES else "counts" if key in counts else key
+            by_severity = key in FINDING_FIELDS or key in SUMMARIES
+            tally = _findings(f"security_scan.{key}", scan[key], found, problems, by_severity=by_severity)
+            tallies[view] = tallies.get(view, 0) + tally
+    return found, problems, max(tallies.values(), default=0)
 
 
-def _findings(where: str, value: Any, found: list[Any], problems: list[str], *, by_severity: bool) -> None:
-    """A count, a list of findings, or (one level) a mapping of severity to either."""
+def _findings(where: str, value: Any, found: list[Any], problems: list[str], *, by_severity: bool) -> int:
+    """A count, a list of findings, or (one level) a mapping of severity to either; returns how many findings."""
     if isinstance(value, list):
         found += value
-        return
+        return len(value)
     if isinstance(value, dict) and by_severity:
-        for severity, inner in value.items():
-            _findings(f"{where}.{severity}", inner, found, problems, by_severity=False)
-        return
+        return sum(_findings(f"{where}.{severity}", inner, found, problems, by_severity=False) for severity, inner in value.items())
     count = _whole_number(value)
     if count is None or count < 0:
         problems.append(f"{where} is {shown(value)}, not a count of findings")
-    elif count:
+        return 0
+    if count:
         found.append(f"{where.removeprefix('security_scan.')}: {count}")
+    return count
 
 
 def blockers(value: Any) -> list[Any]:
@@ -276,11 +304,17 @@ class Implementation(Lenient):
     def tasks(self) -> list[Task]:
         return [Task.model_validate(t) for t in self.tasks_completed if isinstance(t, dict)]
 
+    _files: list[str] | None = PrivateAttr(default=None)
+
     def files(self) -> list[str]:
+        """Every file the tasks created or modified, computed once (a 13 MB implementation.json lists 80,000)."""
+        if self._files is not None:
+            return list(self._files)
         found: list[str] = []
         for task in self.tasks():
             found += [f for f in task.files_created + task.files_modified if isinstance(f, str)]
-        return found
+        self._files = found
+        return list(found)
 
     def declared_endpoints(self) -> list[str]:
         """Endpoints the developer declared (``service.endpoints`` or top-level ``endpoints``)."""

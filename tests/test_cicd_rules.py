@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -231,12 +230,49 @@ def test_manifest_paths_are_checked_exactly_when_the_artifacts_folder_is_known(t
 
 def test_a_rollback_must_be_conditioned_on_the_deploy_step(tmp_path: Path) -> None:
     decision, _ = approve(make_service(tmp_path / "repo", "python", "rolling"))
-    guard = "(steps.deploy.outcome == 'failure' || steps.smoke.outcome == 'failure') && "
-    blind = decision.cicd.replace(f"if: failure() && {guard}", "if: failure() && ")
+    blind = re.sub(r"if: failure\(\) && \(steps\.deploy\.outcome[^)]*\) && ", "if: failure() && ", decision.cicd)
     assert blind != decision.cicd
     found = [r for r in rules(blind, decision.deployment) if r.startswith("cicd.rollback")]
     assert [r.split(".steps[")[0] for r in found] == [f"cicd.rollback @ $.jobs.deploy-{env}" for env in ("dev", "production", "staging")]
     assert all(r.endswith("].if") for r in found)
+
+
+def test_the_rendered_workflow_must_deploy_where_the_plan_renders(tmp_path: Path) -> None:
+    decision, _ = approve(make_service(tmp_path / "repo", "python", "canary"))
+    plan = json.loads(json.dumps(decision.deployment))
+    assert not [r for r in rules(decision.cicd, plan) if r.startswith("cicd.plan_names")]
+    plan["infrastructure"]["namespace"] = "payments"  # the manifests would now be in `payments`; the workflow still says `refunds`
+    found = [r for r in rules(decision.cicd, plan) if r.startswith("cicd.plan_names")]
+    assert found == [f"cicd.plan_names @ $.jobs.deploy-{env}.env.NAMESPACE" for env in ("dev", "production", "staging")]
+    plan["infrastructure"] |= {"namespace": "refunds", "container_port": 9000}
+    assert "cicd.plan_names @ $.jobs.deploy-dev.env.PORT" in rules(decision.cicd, plan)
+
+
+def test_a_deploy_that_drops_the_set_image_line_deploys_latest_and_fails(tmp_path: Path) -> None:
+    decision, _ = approve(make_service(tmp_path / "repo", "python", "rolling"))
+    line = '(cd "$MANIFESTS" && kustomize edit set image "$IMAGE_NAME=$IMAGE")\n'
+    assert line in decision.cicd and not [r for r in rules(decision.cicd, decision.deployment) if "image_from_build" in r]
+    found = [r for r in rules(decision.cicd.replace(line, ""), decision.deployment) if "image_from_build" in r]
+    assert found == [f"cicd.image_from_build @ $.jobs.deploy-{env}.steps" for env in ("dev", "production", "staging")]
+    literal = decision.cicd.replace('"$IMAGE_NAME=$IMAGE"', '"refunds=ghcr.io/acme/refunds:latest"')
+    assert len([r for r in rules(literal, decision.deployment) if "image_from_build" in r]) == 3
+
+
+def test_an_argo_rollback_after_the_tests_must_undo_not_only_abort(tmp_path: Path) -> None:
+    decision, _ = approve(make_service(tmp_path / "repo", "python", "canary"))
+    assert not [r for r in rules(decision.cicd, decision.deployment) if r.startswith("cicd.rollback")]
+    abort_only = re.sub(r"(?s)(\n        # Fully rolled out.*?)(?=\n    - name: Remove)", "", decision.cicd)
+    assert abort_only != decision.cicd
+    found = [r for r in rules(abort_only, decision.deployment) if r.startswith("cicd.rollback")]
+    assert found and all(r.endswith("].run") for r in found)
+    ghost = decision.cicd.replace("steps.smoke.outcome", "steps.smoke-test.outcome")
+    assert any(r.endswith("].if") for r in rules(ghost, decision.deployment) if r.startswith("cicd.rollback"))
+
+
+def test_secrets_in_the_workflow_env_reach_every_job() -> None:
+    text = HEAD.replace("permissions:", "env:\n  TOKEN: ${{ secrets.DEPLOY_TOKEN }}\npermissions:", 1) + SAFE_JOBS
+    assert "cicd.secrets_scoped @ $.env" in rules(text)
+    assert "cicd.secrets_scoped @ $.env" not in rules(HEAD.replace("permissions:", "env:\n  A: b\npermissions:", 1) + SAFE_JOBS)
 
 
 # ---- the external linters ---------------------------------------------------------------------------------------
@@ -301,13 +337,11 @@ def test_real_linters_report_what_our_rules_report_too(tmp_path: Path) -> None:
     assert "cicd.shellcheck" in unquoted
 
 
-def test_validating_the_example_with_the_linters_is_fast(tmp_path: Path) -> None:
+def test_a_go_canary_passes_every_linter(tmp_path: Path) -> None:
+    """Its speed is a `make bench` figure (validate with the tools), not an assertion here."""
     for tool in ("actionlint", "zizmor", "shellcheck"):
         require(tool)
     decision, facts = approve(make_service(tmp_path / "repo", "go", "canary"))
     external._check.cache_clear()
-    start = time.perf_counter()
     found = check_cicd(decision.cicd, decision.deployment, artifacts_dir=facts.artifacts_dir)
-    elapsed = time.perf_counter() - start
     assert [str(v) for v in found] == []
-    assert elapsed < float(os.environ.get("DEVOPS_AGENT_LINT_BUDGET", "5"))

@@ -540,3 +540,136 @@ def test_devops_entries_and_find_devops_read_only_our_lines(tmp_path: Path) -> N
     warnings: list[str] = []
     assert len(decision_log.read_decision_log(log, warnings)) == 3000
     assert warnings == [f"{log}:21: skipped a malformed log line (not a JSON object)"]
+
+
+# --- a forged log line must claim exactly what its decision writes ------------------------------------------------
+
+APPROVE_FILES = {"artifacts/deployment.json", "artifacts/cicd.yaml", "artifacts/runbook.md"}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _append(project: Path, entry: dict[str, Any]) -> None:
+    with (project / "consensus/current/decision_log.jsonl").open("ab") as handle:
+        handle.write(decision_log.encode(entry))
+
+
+def _forged(decision: str, files: dict[str, str]) -> dict[str, Any]:
+    return {
+        "timestamp": "2026-11-28T00:00:00Z", "agent": "devops", "decision": decision, "epic_id": "EP-001", "iteration": 1,
+        "source_document": "artifacts/review.json", "previous_artifacts": [], "details": {"files": files},
+    }  # fmt: skip
+
+
+def _decided_again(project: Path, capsys: pytest.CaptureFixture[str], code: int, *problems: str) -> dict[str, Any]:
+    """The run warns naming ``problems``, decides afresh, and afterwards the log and the files agree."""
+    capsys.readouterr()
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == code
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert out["previous_decision"] is False and out["written"]
+    warning = next(w for w in out["warnings"] if "deciding again" in w)
+    assert all(p in warning for p in problems), warning
+    assert decision_log.committed_mismatch(Workspace.locate(project)) == []
+    return out
+
+
+def test_reviewers_forged_line_naming_an_upstream_file_is_decided_again(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    consensus = project / "consensus"
+    _append(project, _forged("approve", {"artifacts/review.json": _sha(consensus / "artifacts/review.json")}))
+    mismatch = decision_log.committed_mismatch(Workspace.locate(project))
+    assert any("claims artifacts/review.json, which a devops approve decision never writes" in m for m in mismatch), mismatch
+    assert any("does not claim artifacts/deployment.json" in m for m in mismatch), mismatch
+    assert main(["validate", "--json", "--workspace", str(project)]) in (0, 1)
+    found = [v for v in json.loads(capsys.readouterr().out)["violations"] if v["rule"] == "decision.files_match"]
+    assert any("never writes" in v["message"] for v in found), found
+    out = _decided_again(project, capsys, 0, "claims artifacts/review.json", "does not claim artifacts/runbook.md")
+    assert {str(Path(w).relative_to(consensus)) for w in out["written"]} >= APPROVE_FILES
+
+
+def test_forged_line_claiming_the_three_artifacts_plus_another_is_decided_again(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    consensus = project / "consensus"
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    files = {r: _sha(consensus / r) for r in [*APPROVE_FILES, "artifacts/plan.json"]}
+    _append(project, _forged("approve", files))
+    _decided_again(project, capsys, 0, "claims artifacts/plan.json, which a devops approve decision never writes")
+    del files["artifacts/plan.json"]
+    _append(project, _forged("approve", files))  # exactly the three, each as on disk: that is a decision
+    assert decision_log.committed_mismatch(Workspace.locate(project)) == []
+
+
+def test_veto_line_claiming_an_artifact_is_decided_again(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    consensus = project / "consensus"
+    edit_json(consensus / "artifacts/review.json", failed_scan)
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == 3
+    veto = Path(json.loads(capsys.readouterr().out)["written"][0])
+    claim = {"artifacts/review.json": _sha(consensus / "artifacts/review.json")}
+    _append(project, _forged("veto", claim))
+    _decided_again(project, capsys, 3, "claims artifacts/review.json, which a devops veto decision never writes", "does not claim its veto")
+    _append(project, _forged("veto", {f"messages/inbox/quality/{veto.name}": _sha(veto), **claim}))
+    _decided_again(project, capsys, 3, "claims artifacts/review.json")
+
+
+# --- a forged commit journal is refused, never replayed -----------------------------------------------------------
+
+JOURNAL_ID = "20261128T000000-1-deadbeef"
+
+
+def _journal(consensus: Path, **fields: Any) -> Path:
+    """A journal as agent.writer writes one (an approve with nothing to do), with ``fields`` forged."""
+    body = {"version": 1, "entry": _forged("approve", {}), "log": "current/decision_log.jsonl", "place": [], "replace": []}
+    body |= {"archive": [], "remove": []} | fields
+    (consensus / STAGING).mkdir(exist_ok=True)
+    (consensus / STAGING / f"{JOURNAL_ID}.0").write_text("forged content\n")
+    path = consensus / STAGING / f"{JOURNAL_ID}.journal"
+    path.write_text(json.dumps(body))
+    return path
+
+
+FORGED_JOURNALS = [
+    ("remove[0]", lambda out: {"remove": [str(out / "victim.txt")]}),
+    ("archive[0][0]", lambda out: {"archive": [["../../outside/victim.txt", "messages/processed/stolen.txt"]]}),
+    ("log", lambda out: {"log": "../../outside/x.jsonl"}),
+    ("replace[0][1]", lambda out: {"replace": [[f"{JOURNAL_ID}.0", "../../outside/victim.txt"]]}),
+    ("replace[0][1]", lambda out: {"replace": [[f"{JOURNAL_ID}.0", "artifacts/review.json"]]}),
+    ("replace[0][0]", lambda out: {"replace": [["../../outside/victim.txt", "artifacts/runbook.md"]]}),
+    ("replace[0][0]", lambda out: {"replace": [["20990101T000000-2-other.0", "artifacts/runbook.md"]]}),
+    ("place[0][1]", lambda out: {"place": [[f"{JOURNAL_ID}.0", "artifacts/deployment.json"]]}),
+    ("remove[0]", lambda out: {"remove": ["artifacts/k8s/../../outside/victim.txt"]}),
+    ("remove[0]", lambda out: {"remove": ["artifacts/plan.json\x00"]}),
+    ("archive[0][1]", lambda out: {"archive": [["messages/inbox/devops/approved_2026_11_24_14_00_10.yaml", "artifacts/x.yaml"]]}),
+    ("entry", lambda out: {"entry": {"agent": "quality", "decision": "approve"}}),
+    ("archive", lambda out: {"archive": "messages/inbox/devops"}),
+]
+
+
+@pytest.mark.parametrize(("field", "forge"), FORGED_JOURNALS)
+def test_forged_journal_is_refused_naming_it_and_touches_nothing(
+    tmp_path: Path, project: Path, field: str, forge: Callable[[Path], dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    consensus, outside = project / "consensus", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("not yours\n")
+    journal = _journal(consensus, **forge(outside))
+    before, before_outside = snapshot(consensus), _tree(outside)
+    for _ in range(2):  # refused every time, never half-replayed, until someone inspects and deletes it
+        code = main(["run", "--backend", "offline", "--json", "--workspace", str(project)])
+        captured = capsys.readouterr()
+        assert code == 2 and json.loads(captured.out)["exit_code"] == 2, captured.err
+        assert str(journal) in captured.err and f"(field {field})" in captured.err, captured.err
+        assert snapshot(consensus) == before and _tree(outside) == before_outside and list(tmp_path.iterdir()) == [project, outside]
+    journal.unlink()
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == 0
+
+
+def test_journal_with_a_link_on_its_way_is_refused(tmp_path: Path, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    consensus, outside = project / "consensus", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "rollout.yaml").write_text("not yours\n")
+    (consensus / "artifacts/k8s").mkdir()
+    (consensus / "artifacts/k8s/production").symlink_to(outside, target_is_directory=True)
+    journal = _journal(consensus, remove=["artifacts/k8s/production/rollout.yaml"])
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == 2
+    assert "symbolic link" in capsys.readouterr().err and journal.exists()
+    assert (outside / "rollout.yaml").read_text() == "not yours\n"

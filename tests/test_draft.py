@@ -7,15 +7,20 @@ The edit operations are tested directly; the loop through a scripted stand-in fo
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from agent.artifacts import Approve
+from agent.models import ToolCall
 from agent.models.offline import planner
 from agent.options import RunOptions
 from agent.prompting import edits
 from agent.runner import Runner
+from agent.staging import TOOLS, Stage
 from agent.workspace import Workspace, load
 from benchmarks.claude_stage import approval_bytes
 from tests.conftest import edit_json
@@ -188,3 +193,59 @@ def test_approving_from_the_draft_costs_a_fraction_of_writing_in_full() -> None:
     sizes = approval_bytes()
     assert sizes["accept"] <= 0.05 * sizes["full"] and sizes["amendment"] <= 0.25 * sizes["full"]
     assert sizes["full"] > 5_000  # the artifacts really are large: the comparison means something
+
+
+# ---------------------------------------------------------------- the draft follows the plan
+
+
+REVIEWER_EDIT = {"operations": [{"op": "add", "path": "/infrastructure/namespace", "value": "payments"},
+                                {"op": "add", "path": "/infrastructure/container_port", "value": 9000}]}
+
+
+def staged(project: Path) -> Stage:
+    inputs = load(Workspace.locate(project))
+    stage = Stage(inputs, datetime(2026, 1, 2, tzinfo=UTC), set(TOOLS) | {"submit_decision"}, external=False)
+    stage.stage_draft(planner.plan(inputs), lambda line: None)
+    return stage
+
+
+def test_a_plan_edit_re_renders_the_untouched_draft_workflow_and_runbook(project: Path) -> None:
+    stage = staged(project)
+    result, ok = stage.call(ToolCall("t1", "edit_deployment", REVIEWER_EDIT))
+    assert ok and "cicd.yaml and runbook.md were re-rendered from the edited plan" in result
+    text, accepted, decision = stage.submit({"decision": "approve", "reason": "Moved to the payments namespace."})
+    assert accepted and isinstance(decision, Approve), text
+    manifests = [yaml.safe_load(t) for p, t in decision.derived.items() if p.startswith("k8s/production/") and "kustomization" in p]
+    assert manifests and all(m["namespace"] == "payments" for m in manifests)
+    env = {k: v for job in yaml.safe_load(decision.cicd)["jobs"].values() for k, v in (job.get("env") or {}).items()}
+    assert env["NAMESPACE"] == "payments" and env["PORT"] == "9000"
+    assert "NAMESPACE=payments" in decision.runbook and "NAMESPACE=api" not in decision.runbook
+    assert stage.provenance(decision)["cicd.yaml"] == "offline planner's draft, re-rendered after 1 plan edit(s)"
+
+
+def test_an_unchanged_plan_renders_the_draft_byte_for_byte(project: Path) -> None:
+    stage, draft = staged(project), _approval()
+    same = draft.deployment["rollback"]["time_to_rollback_seconds"]
+    no_op = {"operations": [{"op": "replace", "path": "/rollback/time_to_rollback_seconds", "value": same}]}
+    result, ok = stage.call(ToolCall("t1", "edit_deployment", no_op))
+    assert ok and "re-rendered" not in result
+    assert stage.slots["cicd.yaml"].value == draft.cicd and stage.slots["runbook.md"].value == draft.runbook
+    assert stage.slots["cicd.yaml"].provenance() == "offline planner's draft"
+
+
+def test_a_workflow_the_model_edited_is_not_re_rendered(project: Path) -> None:
+    stage, draft = staged(project), _approval()
+    comment = {"edits": [{"old": "jobs:\n", "new": "# reviewed\njobs:\n"}]}
+    assert stage.call(ToolCall("t1", "edit_cicd", comment))[1]
+    result, ok = stage.call(ToolCall("t2", "edit_deployment", REVIEWER_EDIT))
+    assert ok and "runbook.md was re-rendered from the edited plan" in result and "cicd.yaml" not in result
+    assert stage.slots["cicd.yaml"].value == draft.cicd.replace("jobs:\n", "# reviewed\njobs:\n", 1)
+    assert "NAMESPACE=payments" in stage.slots["runbook.md"].value
+
+
+def test_the_transcript_says_the_draft_was_re_rendered(project: Path) -> None:
+    code, _, runner = run(project, answer(tool(1, "edit_deployment", REVIEWER_EDIT), submit(2)))
+    assert code == 0 and "NAMESPACE: payments" in (project / "consensus/artifacts/cicd.yaml").read_text()
+    provenance = outcome(runner)["outcome"]["provenance"]
+    assert provenance["runbook.md"] == "offline planner's draft, re-rendered after 1 plan edit(s)"
+    assert provenance["deployment.json"] == "offline planner's draft, 1 edit(s) by the model"

@@ -167,6 +167,15 @@ def test_blue_green_waits_for_a_person_in_production_only(tmp_path: Path) -> Non
     assert all(m["count"] == rollouts.PREVIEW_CHECKS for m in one(files, "k8s/production/analysistemplate.yaml")["spec"]["metrics"])
 
 
+@pytest.mark.parametrize("key", ["python-canary", "go-blue-green"])
+def test_every_rollout_rolls_back_to_a_recent_revision_without_its_steps(key: str, tmp_path: Path) -> None:
+    _, _, files = service(key, tmp_path)
+    for env in ("dev", "staging", "production"):
+        # Without the window an undo replays the canary steps and analysis: a rollback would take the canary's hours.
+        assert one(files, f"k8s/{env}/rollout.yaml")["spec"]["rollbackWindow"] == {"revisions": rollouts.ROLLBACK_WINDOW}
+    assert rollouts.ROLLBACK_WINDOW >= 1
+
+
 def test_the_pod_runs_locked_down_with_the_plans_probes_ports_and_resources(tmp_path: Path) -> None:
     deployment, _, files = service("go-blue-green", tmp_path)
     pod = one(files, "k8s/staging/rollout.yaml")["spec"]["template"]["spec"]

@@ -399,3 +399,22 @@ def test_upstream_text_cannot_open_a_gate_or_skip_validation(project: Path, caps
     assert code == 1 and not (project / "consensus/artifacts/runbook.md").exists()
     assert "runbook.sections" in tool_result(model, 1, "toolu_fixture_01")["content"]
     assert "runbook.md is withdrawn" in tool_result(model, 1, "toolu_fixture_02")["content"]  # the draft's runbook is not approved instead
+
+
+@pytest.mark.parametrize("draft", [False, True])
+def test_the_request_lists_every_vetted_action_pin(project: Path, draft: bool) -> None:
+    """Without the table a model cannot write a workflow that passes cicd.action_pinning; with it, it copies the lines."""
+    from agent.models.offline import planner
+    from agent.prompting import assemble
+    from agent.rendering import pins
+    from agent.validation.cicd_security import _pin_problem
+    from agent.workspace import Workspace, load
+
+    inputs = load(Workspace.locate(project))
+    decision = planner.plan(inputs) if draft else None
+    system = assemble(inputs, [], model="m", max_input_tokens=60_000, max_tokens=1_000, draft=decision).request["system"][0]["text"]
+    table = [pin for rows in pins.table().values() for pin in rows]
+    assert len(table) >= 7 and all(f"- {pin.uses} # {pin.version}" in system for pin in table)
+    listed = [line[2:].split(" # ")[0] for line in system.splitlines() if line.startswith("- ") and " # v" in line]
+    assert sorted(listed) == sorted(pin.uses for pin in table) and not any(_pin_problem(uses) for uses in listed)
+    assert "actions/checkout@v4" not in system and "persist-credentials: false" in system and "`runner` context" in system

@@ -204,3 +204,16 @@ def test_the_request_asks_for_summarised_thinking_effort_and_automatic_caching(p
     assert request["thinking"] == {"type": "adaptive", "display": "summarized"} and request["output_config"] == {"effort": "low"}
     assert request["cache_control"] == {"type": "ephemeral"}
     assert json.dumps(request).count('"cache_control"') == 2  # the automatic marker and the static prefix's: well under 4
+
+
+@pytest.mark.parametrize("closer", ["</DOCUMENT>", "</Document >", "</dOcUmEnT", "</DRAFT>", "</Draft"])
+def test_a_closing_tag_in_any_case_cannot_close_a_block(closer: str) -> None:
+    block = prompting._block("document", {"source": "a.json"}, f"before {closer} after")
+    assert block.lower().count("</document") == 1 and block.endswith("\n</document>")
+    assert "</draft" not in block.lower() and f"<\\/{closer[2:]}" in block  # escaped, the case kept as written
+
+
+def test_the_escape_changes_only_closing_tags() -> None:
+    body = '{"note":"<document> and </ document> stay; </document> and </draft> do not"}'
+    expected = '{"note":"<document> and </ document> stay; <\\/document> and <\\/draft> do not"}'
+    assert prompting._block("draft", {}, body) == "<draft>\n" + expected + "\n</draft>"

@@ -135,3 +135,30 @@ def test_a_very_long_name_gives_a_short_label(tmp_path: Path) -> None:
     decision, facts = approve(make_service(tmp_path / "repo", "python", "rolling", name=LONG_NAME))
     assert f"APP={facts.app}" in decision.runbook and len(facts.app) <= 63 and not facts.app.endswith("-")
     assert decision.runbook.splitlines()[0] == f"# Runbook: {runbook.text(LONG_NAME)}"
+
+
+@pytest.mark.parametrize("strategy", ["canary", "blue_green", "rolling"])
+def test_a_service_named_like_a_section_is_planned_and_its_alerts_are_not_the_sections(tmp_path: Path, strategy: str) -> None:
+    # `### RollbackCoordinatorDown` (an alert) comes before `## Rollback Procedure`: the rules must read the latter.
+    decision, _ = approve(make_service(tmp_path / "repo", "python", strategy, name="rollback-coordinator"))
+    assert "### RollbackCoordinatorDown" in decision.runbook
+    assert errors(check_runbook(decision.runbook, decision.deployment)) == []
+    without = re.sub(r"(?s)## Rollback Procedure\n.*?(?=## Contacts)", "", decision.runbook)
+    assert "runbook.sections" in {v.rule for v in check_runbook(without, decision.deployment)}
+
+
+@pytest.mark.parametrize("strategy", ["canary", "blue_green"])
+def test_argo_rollback_waits_for_the_plans_target_and_promotes_a_blue_green_preview(tmp_path: Path, strategy: str) -> None:
+    decision, _ = approve(make_service(tmp_path / "repo", "python", strategy))
+    [section] = [s for s in sections(decision.runbook) if s.title == "Rollback Procedure"]
+    target = max(decision.deployment["rollback"]["time_to_rollback_seconds"], runbook.MIN_ROLLBACK_WAIT_SECONDS)
+    assert f'status "$APP" --timeout {target}s' in section.body
+    assert ('promote --full "$APP"' in section.body) is (strategy == "blue_green")
+
+
+def test_the_runbook_namespace_must_be_the_plans(tmp_path: Path) -> None:
+    decision, _ = approve(make_service(tmp_path / "repo", "python", "canary"))
+    plan = json.loads(json.dumps(decision.deployment))
+    assert "runbook.plan_names" not in {v.rule for v in check_runbook(decision.runbook, plan)}
+    plan["infrastructure"]["namespace"] = "payments"
+    assert "runbook.plan_names" in {v.rule for v in errors(check_runbook(decision.runbook, plan))}

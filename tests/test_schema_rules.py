@@ -29,7 +29,10 @@ def test_every_schema_rule_is_declared_and_every_declared_schema_rule_is_in_the_
 
 
 def test_the_tool_schema_keeps_the_limits_and_drops_the_annotations() -> None:
-    tool = schemas.tool_input_schema("deployment", drop=("epic_id", "iteration", "timestamp"))
+    from agent.prompting.tools import input_schema
+
+    tool = input_schema("write_deployment")  # what the model is sent
+    assert not {"epic_id", "iteration", "timestamp"} & set(tool["properties"])
     assert annotated(tool) == set()
     replicas = tool["properties"]["infrastructure"]["properties"]["resources_required"]["properties"]["replicas"]
     assert replicas == {"type": "integer", "minimum": 2}

@@ -71,3 +71,4 @@ def test_external_tools_off_reports_every_skipped_check(
     assert code == 0 and all(v["severity"] == "warning" for v in out["violations"])
     for check in ("actionlint", "zizmor", "shellcheck", "promtool", "Kubernetes schema"):
         assert check in skipped, check
+    assert "not installed" not in skipped and "DEVOPS_AGENT_EXTERNAL_TOOLS=off" in skipped

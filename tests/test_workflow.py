@@ -233,18 +233,25 @@ def test_rolling_waits_for_the_deployment_and_a_long_soak_is_split_into_jobs(tmp
     assert all(found[n]["timeout-minutes"] <= 360 for n in found)
 
 
-@pytest.mark.parametrize("strategy", ["canary", "rolling"])
-def test_rollback_runs_only_when_this_deploy_failed_and_never_on_a_first_deploy(tmp_path: Path, strategy: str) -> None:
+@pytest.mark.parametrize("strategy", ["canary", "blue_green", "rolling"])
+def test_rollback_runs_when_this_deploy_or_its_tests_failed_and_never_on_a_first_deploy(tmp_path: Path, strategy: str) -> None:
     decision, _ = approve(make_service(tmp_path / "repo", "python", strategy))
     for env in ("dev", "staging", "production"):
         steps = jobs_of(decision.cicd)[f"deploy-{env}"]["steps"]
-        step = next(s for s in steps if s.get("name", "").startswith(("Roll back", "Abort")))
+        step = next(s for s in steps if s.get("name", "").startswith("Roll back"))
         assert step["if"].startswith("failure() && (steps.deploy.outcome == 'failure'")
-        if strategy == "canary":
-            assert "steps.before.outputs.stable != ''" in step["if"] and '"abort":true' in step["run"]
-            assert "rollout undo" not in step["run"]
-        else:
+        # Every test after the deploy (smoke, integration, latency) rolls back too; a step before it (cluster access) never does.
+        deploy = next(i for i, s in enumerate(steps) if s.get("id") == "deploy")
+        tests = [s["id"] for s in steps[deploy + 1 : steps.index(step)] if "id" in s]
+        assert "smoke" in tests and all(f"steps.{t}.outcome == 'failure'" in step["if"] for t in tests)
+        assert "steps.before.outcome" not in step["if"]
+        if strategy == "rolling":
             assert "steps.before.outputs.revision != ''" in step["if"] and '--to-revision="$REVISION"' in step["run"]
+            continue
+        assert "steps.before.outputs.stable != ''" in step["if"] and "rollout undo" not in step["run"]
+        # In progress: abort; finished, then a test failed: put the recorded version back, and promote a blue/green preview.
+        assert '"abort":true' in step["run"] and "/spec/template" in step["run"] and "promoteFull" in step["run"]
+        assert int(step["env"]["WAIT_SECONDS"]) <= 600
 
 
 def test_blue_green_production_smoke_tests_the_preview_then_promotes(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from agent import resources
 from agent.artifacts import Approve, Decision
 from agent.errors import UsageError
 from agent.prompting import budget, tools
+from agent.rendering import pins
 from agent.workspace import Inputs
 
 Counter = Callable[[str], "int | None"]
@@ -52,9 +54,14 @@ def policy_list() -> str:
     return "\n".join(lines).strip()
 
 
+def pin_list() -> str:
+    """The ``uses:`` lines ``cicd.action_pinning`` accepts, generated from the vetted table (nothing else passes)."""
+    return "\n".join(f"- {pin.uses} # {pin.version}" for rows in pins.table().values() for pin in rows)
+
+
 def system_prompt(draft: bool = False) -> str:
     workflow = _prompt("workflow_draft.md" if draft else "workflow_full.md", contract=tools.SAME_REPLY)
-    return _prompt("system.md", workflow=workflow, policy=policy_list())
+    return _prompt("system.md", workflow=workflow, policy=policy_list(), pins=pin_list())
 
 
 def attribute(value: str) -> str:
@@ -64,13 +71,13 @@ def attribute(value: str) -> str:
 
 
 TAGS = ("document", "draft")
+_CLOSING = re.compile(r"</(" + "|".join(TAGS) + ")", re.IGNORECASE)
+"""A closing tag of any block, in any case: a reader of the markup may not match tags case-sensitively."""
 
 
 def _block(tag: str, attrs: dict[str, str], body: str) -> str:
     # A closing tag inside the data must not end this block, or any other, early.
-    safe = body
-    for name in TAGS:
-        safe = safe.replace(f"</{name}", f"<\\/{name}")
+    safe = _CLOSING.sub(lambda m: "<\\/" + m.group(1), body)
     shown = "".join(f' {k}="{attribute(v)}"' for k, v in attrs.items())
     return f"<{tag}{shown}>\n{safe}\n</{tag}>"
 

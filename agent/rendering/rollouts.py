@@ -22,6 +22,8 @@ PREVIEW_CHECKS = 5
 """Blue/green: measurements (one a minute) before promotion and after it."""
 SCALE_DOWN_DELAY = 600
 """Blue/green: the previous version keeps running 10 minutes after the switch, so switching back is instant."""
+ROLLBACK_WINDOW = 2
+"""An undo to one of the last two revisions skips the canary steps and the analysis: a rollback must not take a canary's hours."""
 
 
 def workload(spec: Spec, env: str) -> dict[str, Any]:
@@ -38,6 +40,7 @@ def workload(spec: Spec, env: str) -> dict[str, Any]:
             "progressDeadlineSeconds": 600,
             # New pods that never become ready abort the rollout too, back to the stable version.
             "progressDeadlineAbort": True,
+            "rollbackWindow": {"revisions": ROLLBACK_WINDOW},
             "strategy": strategy,
         },
     }

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 SELECTOR = "app.kubernetes.io/name=$APP"
 MAX_TEXT = 300
+MIN_ROLLBACK_WAIT_SECONDS = 120
+"""Even inside the rollback window the previous pods must start and pass readiness."""
 _ESCAPED = re.compile(r"([\\`*_\[\]#|~!])")
 _ALERT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 _NUMBER = re.compile(r"^\s*\d+[.)]\s*")
@@ -62,8 +64,8 @@ def render(facts: Facts, deployment: dict[str, Any]) -> str:
 class _Names:
     """The resource names the commands use, all DNS labels."""
 
-    def __init__(self, app: str, namespace: str, rollout: bool) -> None:
-        self.app, self.namespace, self.rollout = app, namespace, rollout
+    def __init__(self, app: str, namespace: str, rollout: bool, blue_green: bool = False) -> None:
+        self.app, self.namespace, self.rollout, self.blue_green = app, namespace, rollout, blue_green
         self.kind = "Rollout" if rollout else "Deployment"
         self.ref = '"$APP"' if rollout else '"deployment/$APP"'
 
@@ -74,7 +76,7 @@ class _Names:
         for name in (workload.name, workload.namespace):
             if not is_dns_label(name):
                 raise ValueError(f"{name!r} is not a DNS-1123 label; refusing to put it in a runbook")
-        return cls(workload.name, workload.namespace, workload.kind == "Rollout")
+        return cls(workload.name, workload.namespace, workload.kind == "Rollout", workload.strategy == "blue_green")
 
 
 def _overview(facts: Facts, deployment: dict[str, Any], names: _Names) -> list[str]:
@@ -170,13 +172,14 @@ def _fix(name: str) -> str:
 def _rollback(facts: Facts, deployment: dict[str, Any], names: _Names) -> list[str]:
     rollback = deployment["rollback"]
     listed = " ".join(str(s) for s in rollback.get("procedure", [])).lower()
+    wait = _wait_seconds(deployment)
     own = [s for s in facts.rollback_steps if _NUMBER.sub("", str(s)).strip() and _NUMBER.sub("", str(s)).strip().lower() not in listed]
     return [
         "## Rollback Procedure",
         f"Target: the previous version healthy within {int(rollback['time_to_rollback_seconds'])} seconds.",
         "",
         "```bash",
-        *(_argo_commands() if names.rollout else _deployment_commands()),
+        *(_argo_commands(names.blue_green, wait) if names.rollout else _deployment_commands(wait)),
         'curl -fsS "$BASE_URL$READY_PATH"',
         "```",
         "",
@@ -195,21 +198,33 @@ def _numbered(steps: list[Any]) -> list[str]:
     return [f"1. {text(_NUMBER.sub('', str(step)))}" for step in steps]
 
 
-def _argo_commands() -> list[str]:
+def _wait_seconds(deployment: dict[str, Any]) -> int:
+    """How long `status` waits: the plan's rollback target, but never less than pods need to start and pass readiness."""
+    return max(int(deployment["rollback"]["time_to_rollback_seconds"]), MIN_ROLLBACK_WAIT_SECONDS)
+
+
+def _argo_commands(blue_green: bool, wait: int) -> list[str]:
+    promote = [
+        "# Blue/green: the old version comes back as a preview; if the rollout shows Paused, switch traffic to it now.",
+        'if [ "$(kubectl -n "$NAMESPACE" get rollout "$APP" -o jsonpath=\'{.status.phase}\')" = "Paused" ]; then',
+        '  kubectl argo rollouts -n "$NAMESPACE" promote --full "$APP"',
+        "fi",
+    ]
     return [
         "# A rollout in progress (canary or preview): send all traffic back to the stable version now.",
         'kubectl argo rollouts -n "$NAMESPACE" abort "$APP"',
-        "# A rollout that already finished: go back to the previous revision.",
+        "# A rollout that already finished: go back to the previous revision (spec.rollbackWindow skips the steps and analysis).",
         'kubectl argo rollouts -n "$NAMESPACE" undo "$APP"',
-        'kubectl argo rollouts -n "$NAMESPACE" status "$APP" --timeout 5m',
+        *(promote if blue_green else []),
+        f'kubectl argo rollouts -n "$NAMESPACE" status "$APP" --timeout {wait}s',
     ]
 
 
-def _deployment_commands() -> list[str]:
+def _deployment_commands(wait: int) -> list[str]:
     return [
         'kubectl -n "$NAMESPACE" rollout history "deployment/$APP"',
         'kubectl -n "$NAMESPACE" rollout undo "deployment/$APP"',
-        'kubectl -n "$NAMESPACE" rollout status "deployment/$APP" --timeout=120s',
+        f'kubectl -n "$NAMESPACE" rollout status "deployment/$APP" --timeout={wait}s',
     ]
 
 

@@ -156,15 +156,45 @@ kubectl -n "$NAMESPACE" rollout undo "deployment/$APP" --to-revision="$REVISION"
 kubectl -n "$NAMESPACE" rollout status "deployment/$APP" --timeout=120s
 """
 
-ABORT = """\
+ROLLBACK_WAIT_SECONDS = 600
+"""Inside spec.rollbackWindow an undo skips the steps and analysis: the previous pods start, and that is all."""
+
+_PROMOTE_FULL = '{"status":{"promoteFull":true}}'
+
+ROLL_BACK = (
+    """\
 current="$(kubectl -n "$NAMESPACE" get rollout "$APP" -o jsonpath='{.status.currentPodHash}')"
 if [ "$current" = "$STABLE" ]; then
-  echo "the stable version $STABLE is the current one: nothing to abort"
+  echo "the recorded version $STABLE is the current one: nothing to roll back"
   exit 0
 fi
-# What `kubectl argo rollouts abort` does, without the plugin.
-kubectl -n "$NAMESPACE" patch rollout "$APP" --type merge --subresource status -p '{"status":{"abort":true}}'
+phase="$(kubectl -n "$NAMESPACE" get rollout "$APP" -o jsonpath='{.status.phase}')"
+if [ "$phase" != "Healthy" ]; then
+  # Still rolling out (canary steps, a paused preview) or degraded: what `kubectl argo rollouts abort` does, without the plugin.
+  kubectl -n "$NAMESPACE" patch rollout "$APP" --type merge --subresource status -p '{"status":{"abort":true}}'
+  exit 0
+fi
+# Fully rolled out, then a test failed: abort would change nothing. Put the recorded version's pod template back (what
+# `kubectl argo rollouts undo` does); inside spec.rollbackWindow Argo Rollouts skips the steps and analysis for it.
+template="$(kubectl -n "$NAMESPACE" get replicasets -l "app.kubernetes.io/name=$APP,rollouts-pod-template-hash=$STABLE" -o json \\
+  | jq -c '.items[0].spec.template // empty | del(.metadata.labels["rollouts-pod-template-hash"])')"
+if [ -z "$template" ]; then
+  echo "::error::the recorded version $STABLE has no ReplicaSet left to roll back to"
+  exit 1
+fi
+patch="$(jq -cn --argjson template "$template" '[{op: "replace", path: "/spec/template", value: $template}]')"
+kubectl -n "$NAMESPACE" patch rollout "$APP" --type json -p "$patch"
 """
+    + _WAIT_ROLLOUT.format(until="Paused")
+    + f"""\
+if [ "$phase" = "Paused" ]; then
+  # A blue/green rollback waits at its preview like any release: promote it at once (`kubectl argo rollouts promote --full`).
+  kubectl -n "$NAMESPACE" patch rollout "$APP" --type merge --subresource status -p '{_PROMOTE_FULL}'
+fi
+"""
+    + _WAIT_ROLLOUT.format(until="Healthy")
+)
+"""Back to the version recorded before the deploy: abort a rollout still in progress, undo one that finished."""
 
 _TEST_NAME = re.compile(r"[a-z0-9][a-z0-9 _-]{0,39}")
 

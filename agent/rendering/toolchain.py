@@ -86,7 +86,8 @@ def integration(facts: Facts) -> dict[str, Any]:
         # pytest exits 5 when no test is marked integration: say so, do not fail a repository that has none yet.
         return {
             "run": 'status=0; python -m pytest -m integration || status=$?\n'
-            'if [ "$status" -eq 5 ]; then echo "::warning::no tests marked integration ran"; elif [ "$status" -ne 0 ]; then exit "$status"; fi\n'
+            'if [ "$status" -eq 5 ]; then echo "::warning::no tests marked integration ran"; '
+            'elif [ "$status" -ne 0 ]; then exit "$status"; fi\n'
         }
     if facts.language == "go":
         return _in_module(facts, ["go test -tags integration ./..."])

@@ -137,14 +137,15 @@ def _deploy_jobs(facts: Facts, deployment: dict[str, Any], target: Target, stage
 def _deploy_job(facts: Facts, target: Target, stage: dict[str, Any], wait: int, needs: list[str]) -> dict[str, Any]:
     env = str(stage["stage"])
     promote = target.strategy == "blue_green" and env == "production"
+    tests = _stage_tests(facts, stage)
     steps = [
         _checkout(),
         _kube("Configure cluster access", scripts.CONFIGURE, {"KUBECONFIG_DATA": "${{ secrets.KUBECONFIG }}"}),
         _kube("Record the running version", scripts.record(target.rollout), id="before"),
         _kube(f"Deploy to {env}", scripts.deploy(target.rollout, until="Paused" if promote else "Healthy"), id="deploy"),
         *(_promotion_steps() if promote else []),
-        *_stage_tests(facts, stage),
-        _rollback_step(target, promote),
+        *tests,
+        _rollback_step(target, promote, tests),
         _kube("Remove the cluster credentials", scripts.FORGET, condition="always()"),
     ]
     return {
@@ -152,7 +153,7 @@ def _deploy_job(facts: Facts, target: Target, stage: dict[str, Any], wait: int, 
         "needs": needs,
         "runs-on": RUNNER,
         "environment": env,
-        "timeout-minutes": wait * (2 if promote else 1) + MARGIN_MINUTES,
+        "timeout-minutes": wait * (2 if promote else 1) + MARGIN_MINUTES + (scripts.ROLLBACK_WAIT_SECONDS // 60 if target.rollout else 0),
         "env": {
             "APP": target.app,
             "NAMESPACE": target.namespace,
@@ -181,29 +182,31 @@ def _stage_tests(facts: Facts, stage: dict[str, Any]) -> list[dict[str, Any]]:
     tests = [str(t).lower() for t in stage.get("tests", []) if isinstance(t, str)]
     steps: list[dict[str, Any]] = [{"name": "Smoke test", "id": "smoke", "run": scripts.SMOKE}]
     if "integration" in tests:
-        steps += [*toolchain.setup(facts), {"name": "Integration tests", **toolchain.integration(facts)}]
+        steps += [*toolchain.setup(facts), {"name": "Integration tests", "id": "integration", **toolchain.integration(facts)}]
     if any(t in tests for t in ("performance", "load", "synthetic")):
-        steps.append({"name": "Latency check (p95 under 0.5 s)", "run": scripts.LATENCY, "env": {"LATENCY_BUDGET": "0.5"}})
+        steps.append({"name": "Latency check (p95 under 0.5 s)", "id": "latency", "run": scripts.LATENCY, "env": {"LATENCY_BUDGET": "0.5"}})
     unknown = sorted(set(tests) - {"smoke", "integration", "performance", "load", "synthetic"})
     if unknown:
         steps.append({"name": "Tests this workflow cannot run", "run": scripts.unmapped(unknown)})
     return steps
 
 
-def _rollback_step(target: Target, promote: bool) -> dict[str, Any]:
-    failed = ["deploy", "preview", "promote"] if promote else ["deploy"]
-    if not target.rollout:
-        failed.append("smoke")
-    guard = "steps.before.outputs.stable != ''" if target.rollout else "steps.before.outputs.revision != ''"
+def _rollback_step(target: Target, promote: bool, tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Back to the recorded version when this job's deploy, or a test of what it deployed, failed; never on a first deploy."""
+    failed = (["deploy", "preview", "promote"] if promote else ["deploy"]) + [str(t["id"]) for t in tests if t.get("id")]
     outcome = " || ".join(f"steps.{s}.outcome == 'failure'" for s in failed)
-    name = "Roll back to the recorded revision"
     if target.rollout:
-        name = "Abort the rollout (Argo Rollouts returns traffic to the stable version)"
+        return _kube(
+            "Roll back (abort a rollout in progress, undo a finished one to the recorded version)",
+            scripts.ROLL_BACK,
+            {"STABLE": "${{ steps.before.outputs.stable }}", "WAIT_SECONDS": str(scripts.ROLLBACK_WAIT_SECONDS)},
+            condition=f"failure() && ({outcome}) && steps.before.outputs.stable != ''",
+        )
     return _kube(
-        name,
-        scripts.ABORT if target.rollout else scripts.UNDO,
-        {"STABLE": "${{ steps.before.outputs.stable }}"} if target.rollout else {"REVISION": "${{ steps.before.outputs.revision }}"},
-        condition=f"failure() && ({outcome}) && {guard}",
+        "Roll back to the recorded revision",
+        scripts.UNDO,
+        {"REVISION": "${{ steps.before.outputs.revision }}"},
+        condition=f"failure() && ({outcome}) && steps.before.outputs.revision != ''",
     )
 
 

@@ -100,12 +100,19 @@ def pipe_to_shell(doc: dict[str, Any]) -> Iterator[Violation]:
                 )
 
 
-@rule("cicd.secrets_scoped", A, "only jobs with an `environment` read secrets (other than `GITHUB_TOKEN`)")
+@rule(
+    "cicd.secrets_scoped",
+    A,
+    "only jobs with an `environment` read secrets (other than `GITHUB_TOKEN`); never the workflow's `env`, which every job gets",
+)
 def secrets_scoped(doc: dict[str, Any]) -> Iterator[Violation]:
+    if used := _secrets(doc.get("env")):
+        yield _v("$.env", "cicd.secrets_scoped", f"the workflow's `env` reads secrets ({', '.join(used)}): every job gets them, "
+                 "the test job and any job without an `environment` included; set them in the step that needs them")  # fmt: skip
     for name, job in jobs(doc).items():
         if environment(job) is not None:
             continue
-        used = sorted({m for e in expressions(job) for m in re.findall(r"secrets\s*(?:\.\s*|\[\s*['\"])([\w-]+)", e)} - {"GITHUB_TOKEN"})
+        used = _secrets(job)
         if job.get("secrets") == "inherit":
             used.append("inherit")
         if used:
@@ -114,6 +121,10 @@ def secrets_scoped(doc: dict[str, Any]) -> Iterator[Violation]:
                 "cicd.secrets_scoped",
                 f"reads secrets ({', '.join(used)}) without an `environment`: any branch's workflow run could read them",
             )
+
+
+def _secrets(value: Any) -> list[str]:
+    return sorted({m for e in expressions(value) for m in re.findall(r"secrets\s*(?:\.\s*|\[\s*['\"])([\w-]+)", e)} - {"GITHUB_TOKEN"})
 
 
 @rule("cicd.context_availability", A, "`env` blocks use only contexts GitHub has there (no `runner` in a job's or the workflow's `env`)")

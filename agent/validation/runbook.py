@@ -46,7 +46,20 @@ def sections(text: str) -> list[Section]:
 
 
 def _find(parts: list[Section], synonyms: tuple[str, ...]) -> Section | None:
-    return next((s for s in parts if s.level >= 2 and any(w in s.title.lower() for w in synonyms)), None)
+    """The section a synonym names: a `## ` heading first; deeper ones only outside the alert sections of "Common Issues"
+    (an alert named `RollbackCoordinatorDown` is not the rollback procedure)."""
+    matches = [s for s in _outside_issues(parts) if s.level >= 2 and any(w in s.title.lower() for w in synonyms)]
+    return min(matches, key=lambda s: s.level, default=None)
+
+
+def _outside_issues(parts: list[Section]) -> Iterator[Section]:
+    issues = False
+    for s in parts:
+        if s.level <= 2:
+            issues = s.level == 2 and any(w in s.title.lower() for w in SECTIONS["common issues"])
+            yield s
+        elif not issues:
+            yield s
 
 
 @rule("runbook.title", A, "the runbook starts with a `# ` title")
@@ -172,9 +185,31 @@ def engine_commands(text: str, parts: list[Section], deployment: Any) -> Iterato
         yield Violation(A, path, "runbook.engine_commands", "no `kubectl argo rollouts abort` / `undo` for the plan's Argo Rollout")
 
 
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?(NAMESPACE|APP)=[\"']?([^\s\"';]+)[\"']?\s*$")
+
+
+@rule(
+    "runbook.plan_names",
+    A,
+    "the runbook's `NAMESPACE=` is where the plan deploys: infrastructure.namespace, else the app (`APP=`)",
+)
+def plan_names(text: str, deployment: Any) -> Iterator[Violation]:
+    values: dict[str, tuple[int, str]] = {}
+    for start, lines in command_blocks(text):
+        for offset, line in enumerate(lines):
+            if (m := _ASSIGNMENT.match(line)) and m.group(1) not in values:
+                values[m.group(1)] = (start + offset, m.group(2))
+    planned = dig(deployment, "infrastructure", "namespace")
+    want = planned if isinstance(planned, str) and planned else values.get("APP", (0, ""))[1]
+    number, got = values.get("NAMESPACE", (0, ""))
+    if got and want and got != want:
+        yield Violation(A, f"line {number}", "runbook.plan_names", f"NAMESPACE={got}, but the plan deploys into namespace {want!r}")
+
+
 def check(text: str, deployment: Any = None) -> list[Violation]:
     parts = sections(text)
     found = [*title(text, parts), *required_sections(text, parts), *rollback_commands(text, parts), *placeholders(text)]
     if deployment is not None:
         found += [*alerts_documented(text, deployment), *alert_sections(parts, deployment), *engine_commands(text, parts, deployment)]
+        found += plan_names(text, deployment)
     return found

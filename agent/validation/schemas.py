@@ -67,20 +67,3 @@ def _message(err: Any, policy: str | None) -> str:
     summary = RULES[policy].summary if policy in RULES else policy
     # A `contains` message repeats the whole list; the rule's summary says it better.
     return summary if err.validator == "contains" or len(text) > 120 else f"{text}: {summary}"
-
-
-def tool_input_schema(name: str, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A schema for a tool's input: the artifact schema minus the fields the agent stamps and the ``x-rule`` annotations."""
-    schema = {k: v for k, v in load(name).items() if k not in {"$schema", "$id", "title"}}
-    schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in drop}
-    schema["required"] = [k for k in schema["required"] if k not in drop]
-    stripped: dict[str, Any] = _strip_annotations(schema)
-    return stripped
-
-
-def _strip_annotations(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _strip_annotations(v) for k, v in node.items() if k != "x-rule"}
-    if isinstance(node, list):
-        return [_strip_annotations(v) for v in node]
-    return node

@@ -26,7 +26,8 @@ MISSING = declare(
 
 
 def skipped(artifact: str, tool: str, check: str, install: str) -> Violation:
-    return Violation(artifact, "$", MISSING, f"{check} skipped: {tool} is not installed ({install})", "warning")
+    why = f"{SWITCH}=off" if not enabled() else f"{tool} is not installed ({install})"
+    return Violation(artifact, "$", MISSING, f"{check} skipped: {why}", "warning")
 
 
 def enabled() -> bool:

@@ -7,7 +7,6 @@ named in the plan's ``assumptions``; when a fact a safe plan needs cannot be fou
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Any
 
 from agent import facts as facts_
@@ -126,7 +125,7 @@ def describe(inputs: Inputs, files: list[str], probes: tuple[str, str], rollback
 def _probes(declared: list[str], files: list[str], plan_: Plan, assumptions: list[str]) -> tuple[str, str] | None:
     if declared:
         return facts_.choose_probes(declared)
-    evidence = [f for f in files if "health" in PurePosixPath(f).stem.lower()]
+    evidence = [f for f in files if "health" in facts_.basename(f).split(".")[0].lower()]
     evidence += [c for c in plan_.test_cases() if "health" in c.lower()]
     if not evidence:
         return None
@@ -136,7 +135,7 @@ def _probes(declared: list[str], files: list[str], plan_: Plan, assumptions: lis
 
 def _app_from_files(files: list[str], assumptions: list[str]) -> str | None:
     for f in files:
-        parts = PurePosixPath(f).parts
+        parts = [p for p in f.split("/") if p not in {"", "."}]
         if len(parts) >= 3 and parts[0] in {"src", "app", "lib", "cmd", "internal"} and "health" in parts[-1]:
             app = _slug(parts[-2])
             assumptions.append(f"service name read from {f!r}")
@@ -145,7 +144,8 @@ def _app_from_files(files: list[str], assumptions: list[str]) -> str | None:
 
 
 def _source_dir(files: list[str]) -> str:
-    tops = [PurePosixPath(f).parts[0] for f in files if len(PurePosixPath(f).parts) > 1]
+    split = (f.split("/") for f in files)
+    tops = [parts[0] for parts in split if len(parts) > 1 and parts[0] not in {"", "."}]
     sources = [t for t in tops if t not in {"tests", "test", "docs"}]
     return max(sorted(set(sources)), key=sources.count) if sources else "src"
 
