@@ -40,13 +40,17 @@ def median_of(runs: int, action: Callable[[], object], prepare: Callable[[], obj
 class Bench:
     def __init__(self, root: Path, tmp: Path, runs: int, env: dict[str, str] | None = None) -> None:
         self.root, self.tmp, self.runs = root, tmp, runs
-        self.env = {**os.environ, **(env or {})}
+        # Bytecode caching on, as on a user's machine (some shells here set PYTHONDONTWRITEBYTECODE, which makes
+        # every process compile the package from source and adds ~50 ms to each figure).
+        self.env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
     def agent(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         """``python -m agent`` as a fresh process, from the checkout under test."""
         return subprocess.run([PY, "-m", "agent", *args], cwd=self.root, env=self.env, capture_output=True, check=False)
 
     def time_agent(self, *args: str, prepare: Callable[[], object] | None = None, runs: int | None = None) -> float:
+        if prepare is None:
+            self.agent(*args)  # warm: bytecode written, page cache filled
         return median_of(runs or self.runs, lambda: self.agent(*args), prepare)
 
     def workspace(self, name: str) -> Path:

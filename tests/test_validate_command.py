@@ -72,3 +72,16 @@ def test_external_tools_off_reports_every_skipped_check(
     for check in ("actionlint", "zizmor", "shellcheck", "promtool", "Kubernetes schema"):
         assert check in skipped, check
     assert "not installed" not in skipped and "DEVOPS_AGENT_EXTERNAL_TOOLS=off" in skipped
+
+
+def test_the_log_lines_of_this_epic_are_checked_and_other_epics_history_is_not(
+    decided: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = project / "consensus" / "current" / "decision_log.jsonl"
+    lines = log.read_text().splitlines()
+    bad = {"agent": "devops", "decision": "maybe", "iteration": 1}
+    older = [json.dumps({**bad, "epic_id": "EP-000"}), json.dumps({**bad, "epic_id": "EP-001"})]
+    log.write_text("\n".join([*older, *lines]) + "\n")
+    code, out = validate_json(capsys, project)
+    found = [v["artifact"] for v in out["violations"] if v["rule"].startswith("schema.")]
+    assert code == 1 and found and all(a.endswith("of EP-001") for a in found)

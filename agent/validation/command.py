@@ -28,7 +28,7 @@ def inspect(workspace: Workspace) -> Inspection:
     result = Inspection()
     present = [workspace.artifacts / n for n in NAMES if (workspace.artifacts / n).is_file()]
     vetoes = sorted(workspace.quality_inbox.glob("veto_*.yaml")) if workspace.quality_inbox.is_dir() else []
-    log = decision_log.devops_entries(workspace.decision_log)
+    log = _this_epics_lines(workspace)
     if not present and not vetoes and not log:
         raise InputError(
             workspace.consensus,
@@ -86,10 +86,18 @@ def _bundle(workspace: Workspace) -> Bundle:
     return Bundle(*values)
 
 
+def _this_epics_lines(workspace: Workspace) -> list[dict[str, Any]]:
+    """The devops lines of the epic the newest devops line is about (a shared log holds every epic's history)."""
+    newest = decision_log.newest(workspace.decision_log, lambda e: e.get("agent") == "devops", decision_log.DEVOPS)
+    if newest is None:
+        return []
+    return decision_log.devops_entries(workspace.decision_log, str(newest.get("epic_id")))
+
+
 def _check_log(workspace: Workspace, log: list[dict[str, Any]], result: Inspection) -> None:
     where = workspace.relative(workspace.decision_log)
     for n, entry in enumerate(log, start=1):
-        result.violations += check_decision(entry, f"{where} devops line {n}")
+        result.violations += check_decision(entry, f"{where} devops line {n} of {entry.get('epic_id')}")
     for problem in decision_log.committed_mismatch(workspace):
         result.violations.append(Violation(where, "$", FILES_MATCH, problem, "warning"))
     if log:
