@@ -142,8 +142,13 @@ def _report(result: RunResult, as_json: bool, duration: float) -> None:
         return
     where = f"{result.epic_id} iteration {result.iteration}"
     say(f"{result.decision} ({where})" + (f": {result.reason}" if result.reason else ""), sys.stdout)
+    rendered = [p for p in result.written if "/artifacts/k8s/" in p or "/artifacts/prometheus/" in p]
     for path in result.written:
-        say(f"wrote {path}", sys.stdout)
+        if path not in rendered:
+            say(f"wrote {path}", sys.stdout)
+    if rendered:  # --json lists each; a person wants the folders
+        folders = sorted({p.split("/artifacts/")[0] + "/artifacts/" + p.split("/artifacts/")[1].split("/")[0] + "/" for p in rendered})
+        say(f"wrote {len(rendered)} rendered files under {' and '.join(folders)}", sys.stdout)
 
 
 def _validate(args: argparse.Namespace) -> int:
