@@ -20,7 +20,20 @@ MAX_EXPANDED_NODES = 100_000
 MAX_DEPTH = 100
 """Deeper nesting is refused on reading, so nothing downstream (json.dumps, pydantic, YAML) can hit the recursion limit."""
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _libyaml_limits_nesting() -> bool:
+    """libyaml before 0.2.6 (bundled in PyYAML wheels before 6.0.4) recurses without a limit: a hostile
+    `[[[[…` segfaults the process. There the pure-Python loader is used, whose recursion Python bounds."""
+    try:
+        from yaml import _yaml
+
+        return bool(_yaml.get_version() >= (0, 2, 6))
+    except (ImportError, AttributeError):
+        return False
+
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if _libyaml_limits_nesting() else yaml.SafeLoader
 _MERGE = "tag:yaml.org,2002:merge"
 
 
