@@ -38,6 +38,12 @@ def test_every_run_flag_is_documented() -> None:
                 assert f"`{flag}" in text or f"[{flag}" in text, flag
 
 
+def test_the_layout_section_names_every_module() -> None:
+    layout = README.read_text().split("## Layout", 1)[1]
+    modules = {p.name for p in (ROOT / "agent").rglob("*.py") if p.name not in {"__init__.py", "__main__.py"}}
+    assert {m for m in modules if f"`{m}`" not in layout} == set(), "README's Layout section lacks them"
+
+
 if __name__ == "__main__" and "--write" in sys.argv:
     from agent.options import flags_markdown
 
