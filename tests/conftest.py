@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -54,3 +56,34 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".devops-agent.lock"
     }
+
+
+REQUIRE_TOOLS = bool(os.environ.get("DEVOPS_AGENT_REQUIRE_TOOLS"))
+"""Set by .ci/run, which installs every linter: a test whose tool is missing then fails instead of skipping."""
+
+
+def missing_tools(*names: str) -> list[str]:
+    """Which of these linters (binaries, or the Python packages kubernetes-validate and promql-parser) are absent here."""
+    from agent.validation.tools import find
+
+    modules = {"kubernetes-validate": "kubernetes_validate", "promql-parser": "promql_parser"}
+    return [n for n in names if (importlib.util.find_spec(modules[n]) is None if n in modules else find(n) is None)]
+
+
+def needs(*names: str) -> pytest.MarkDecorator:
+    """Skip where a tool is absent, except under DEVOPS_AGENT_REQUIRE_TOOLS, where the test runs (and fails)."""
+    absent = missing_tools(*names)
+    return pytest.mark.skipif(bool(absent) and not REQUIRE_TOOLS, reason=f"not installed here: {', '.join(absent)} (CI installs them)")
+
+
+def require(tool: str) -> str:
+    """The tool's path; a missing one fails under DEVOPS_AGENT_REQUIRE_TOOLS and skips elsewhere."""
+    from agent.validation.tools import find
+
+    path = find(tool)
+    if path is None:
+        message = f"{tool} is not installed (see README: dependency notes)"
+        if REQUIRE_TOOLS:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

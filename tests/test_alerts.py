@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,10 @@ from agent.rendering import alerts, manifests, spec
 from agent.upstream import Plan
 from agent.validation import alerting
 from agent.workspace import Workspace
+from tests.conftest import needs
 from tests.services import SERVICES, make, plan_for
 
-needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed here (CI installs it)")
+needs_promtool = needs("promtool")
 
 
 def planned(key: str, root: Path) -> tuple[dict[str, Any], Any]:

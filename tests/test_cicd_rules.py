@@ -12,7 +12,8 @@ import pytest
 
 from agent.rendering import pins
 from agent.validation import Bundle, check_bundle, check_cicd, external
-from tests.test_workflow import approve, make_service, require
+from tests.conftest import require
+from tests.test_workflow import approve, make_service
 
 CASES = Path(__file__).resolve().parent.parent / "fixtures" / "validator" / "cicd"
 CHECKOUT = pins.latest("actions/checkout")

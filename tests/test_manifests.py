@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -19,21 +18,13 @@ from agent.rendering import manifests, rollouts
 from agent.validation import check_deployment, errors, k8s, promql
 from agent.workspace import Workspace
 from tests import vendor_crds
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE, REQUIRE_TOOLS, ROOT, missing_tools, needs
 from tests.services import LONG_NAME, SERVICES, make, plan_for
 
 CASES = ROOT / "fixtures" / "validator" / "manifests"
 _EXPECT = re.compile(r"expect:\s*(.+?)\s*$")
-MISSING_TOOLS = [
-    name
-    for name, present in (
-        ("kubernetes-validate", importlib.util.find_spec("kubernetes_validate") is not None),
-        ("promql-parser", importlib.util.find_spec("promql_parser") is not None),
-        ("promtool", shutil.which("promtool") is not None),
-    )
-    if not present
-]
-needs_tools = pytest.mark.skipif(bool(MISSING_TOOLS), reason=f"not installed here: {', '.join(MISSING_TOOLS)} (CI installs them)")
+MISSING_TOOLS = [] if REQUIRE_TOOLS else missing_tools("kubernetes-validate", "promql-parser", "promtool")
+needs_tools = needs("kubernetes-validate", "promql-parser", "promtool")
 
 Rendered = tuple[dict[str, Any], Facts, dict[str, str]]
 

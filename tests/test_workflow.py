@@ -25,9 +25,8 @@ from agent.facts import Facts
 from agent.models.offline import planner
 from agent.rendering import pins, workflow
 from agent.validation import check_cicd, check_runbook, errors
-from agent.validation.tools import find
 from agent.workspace import Workspace, load
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, require
 
 LANGUAGES: dict[str, dict[str, Any]] = {
     "python": {
@@ -82,17 +81,6 @@ def approve(workspace: Workspace) -> tuple[Approve, Facts]:
     decision = planner.plan(inputs)
     assert isinstance(facts, Facts) and isinstance(decision, Approve), decision
     return decision, facts
-
-
-def require(tool: str) -> str:
-    """The tool's path; where every tool must be there (.ci/run sets DEVOPS_AGENT_REQUIRE_TOOLS) a missing one fails, elsewhere it skips."""
-    path = find(tool)
-    if path is None:
-        message = f"{tool} is not installed (see README: dependency notes)"
-        if os.environ.get("DEVOPS_AGENT_REQUIRE_TOOLS"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def actionlint(text: str, tmp_path: Path) -> list[str]:
