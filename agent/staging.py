@@ -25,6 +25,7 @@ from agent.prompting import edits, tools
 from agent.rendering import runbook, workflow
 from agent.rendering.manifests import render
 from agent.validation import Bundle, Violation, check_bundle, check_cicd, check_deployment, check_runbook, check_veto, errors, k8s, schemas
+from agent.validation.tools import MISSING
 from agent.workspace import Inputs
 
 ARTIFACTS = ("deployment.json", "cicd.yaml", "runbook.md")
@@ -111,7 +112,10 @@ class Stage:
             return rejection(call.name, blocking) + note, False
         slot.value, slot.rejected = value, []
         slot.source, slot.edits, slot.rerendered = (slot.source, slot.edits + 1, slot.rerendered) if tool.edit else ("model", 0, 0)
-        note = "".join(f"\n- warning {v.path} [{v.rule}]: {v.message}" for v in found if v.severity == "warning")
+        # A check skipped for want of a linter is the operator's business (validate reports it), not the model's:
+        # the model could not act on it, and the request must not depend on which linters this machine has.
+        shown = [v for v in found if v.severity == "warning" and v.rule != MISSING]
+        note = "".join(f"\n- warning {v.path} [{v.rule}]: {v.message}" for v in shown)
         if tool.artifact == "deployment.json":
             note += self._rerender(value, "edited" if tool.edit else "new")
         return f"{call.name}: staged, valid.{note}", True

@@ -418,3 +418,13 @@ def test_the_request_lists_every_vetted_action_pin(project: Path, draft: bool) -
     listed = [line[2:].split(" # ")[0] for line in system.splitlines() if line.startswith("- ") and " # v" in line]
     assert sorted(listed) == sorted(pin.uses for pin in table) and not any(_pin_problem(uses) for uses in listed)
     assert "actions/checkout@v4" not in system and "persist-credentials: false" in system and "`runner` context" in system
+
+
+@pytest.mark.parametrize("name", ["correction_with_thinking", "max_tokens_then_approve"])
+def test_a_correction_turn_does_not_depend_on_which_linters_are_installed(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A skipped check is reported to the operator, never to the model: turn 2's request is the recorded one either way."""
+    monkeypatch.setenv("DEVOPS_AGENT_EXTERNAL_TOOLS", "off")
+    code, out, err = replay(capsys, project, name)
+    assert code == 0 and out["requests"] == 2, err
