@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from agent import resources
 from agent.documents import parse_yaml, read_text
 from agent.errors import InputError
+from agent.names import DNS_LABEL
 from agent.validation import alerting, argo, promql, tools
 from agent.validation.violations import Violation, as_list, declare, dig, json_path, rule
 
@@ -131,7 +132,6 @@ def _check_document(
 
 
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _SERVICE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?")
 
@@ -147,11 +147,12 @@ def _names(artifact: str, doc: dict[str, Any]) -> Iterator[Violation]:
     service = kind == "Service"
     checks: list[tuple[str, Any, re.Pattern[str], str]] = [
         ("$.metadata.name", name, _SERVICE if service else _SUBDOMAIN, "a DNS-1035 label" if service else "a DNS-1123 subdomain"),
-        ("$.metadata.namespace", dig(doc, "metadata", "namespace"), _LABEL, "a DNS-1123 label"),
+        ("$.metadata.namespace", dig(doc, "metadata", "namespace"), DNS_LABEL, "a DNS-1123 label"),
     ]
     checks += [(f"$.metadata.labels.{k}", v, _LABEL_VALUE, "a label value") for k, v in (dig(doc, "metadata", "labels") or {}).items()]
     containers = as_list(dig(doc, "spec", "template", "spec", "containers"))
-    checks += [(f"$.spec.template.spec.containers[{i}].name", dig(c, "name"), _LABEL, "a DNS-1123 label") for i, c in enumerate(containers)]
+    label = "a DNS-1123 label"
+    checks += [(f"$.spec.template.spec.containers[{i}].name", dig(c, "name"), DNS_LABEL, label) for i, c in enumerate(containers)]
     for path, value, pattern, what in checks:
         limit = 253 if pattern is _SUBDOMAIN else 63
         if isinstance(value, str) and (len(value) > limit or not pattern.fullmatch(value)):
