@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 if TYPE_CHECKING:
-    from agent.workspace import Inputs
+    from agent.inputs import Inputs
 
 
 @dataclass(frozen=True)

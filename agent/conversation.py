@@ -14,9 +14,9 @@ from typing import Any
 
 from agent.artifacts import Decision
 from agent.errors import ModelStopError, OutputInvalidError
+from agent.inputs import Inputs
 from agent.models import Model, ModelResponse, Progress, Usage
 from agent.staging import Stage
-from agent.workspace import Inputs
 
 THINKING = {"thinking", "redacted_thinking"}
 MAX_TOKENS_CEILING = 64_000

@@ -7,8 +7,12 @@ names are DNS-1123 labels, paths are plain relative paths, versions are digits a
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from agent.names import dns_label
 
 if TYPE_CHECKING:
     from agent.upstream import Implementation, Plan
@@ -72,11 +76,158 @@ class Facts:
 
 def is_safe_path(text: str) -> bool:
     """A plain relative path we may put on a command line: ``[A-Za-z0-9._/-]+``, no ``..``, not absolute, no leading ``-``."""
-    return bool(_SAFE_PATH.fullmatch(text)) and not text.startswith(("/", "-")) and ".." not in text.split("/")
+    return bool(_SAFE_PATH.fullmatch(text)) and not text.startswith(("/", "-")) and (".." not in text or ".." not in text.split("/"))
 
 
 def basename(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def as_list(value: Any) -> list[Any]:
+    """How upstream lists are read: a missing value is empty, a single value is a list of one."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+_ENDPOINT = re.compile(r"(?:^|\s)(/[A-Za-z0-9._~/{}:-]*)")
+
+
+def endpoint_path(value: Any) -> str | None:
+    """``"/health"``, ``"GET /health"`` or ``{"path": "/health"}`` → ``"/health"``."""
+    if isinstance(value, dict):
+        value = value.get("path") or value.get("endpoint") or value.get("route")
+    if not isinstance(value, str):
+        return None
+    match = _ENDPOINT.search(value.strip())
+    return match.group(1).rstrip("/") or "/" if match else None
+
+
+def task_files(tasks: list[Any]) -> tuple[str, ...]:
+    """Every file the tasks created or modified (``files_created``, ``files_modified``: a path or a list), in order."""
+    found: list[str] = []
+    for task in tasks:
+        if isinstance(task, dict):
+            for key in ("files_created", "files_modified"):
+                found += [f for f in as_list(task.get(key)) if isinstance(f, str)]
+    return tuple(found)
+
+
+def declared_endpoints(listed: list[Any]) -> list[str]:
+    """The endpoint paths among what implementation.json declares (``service.endpoints`` and top-level ``endpoints``)."""
+    return sorted({p for p in map(endpoint_path, listed) if p})
+
+
+def service_name(declared: str | None, files: FileFacts, epic_id: str, assumptions: list[str]) -> tuple[str, str]:
+    """(service, app): the declared name, else the folder of a health file, else the epic id; ``app`` is its DNS label.
+
+    The epic's title is a sentence, never a service name.
+    """
+    name = declared.strip() if declared and declared.strip() else None
+    hinted = files.app_hint
+    if hinted:
+        assumptions.append(f"service name read from {hinted[1]!r}")
+    fallback = dns_label(hinted[0] if hinted else epic_id, "app")
+    app = dns_label(name, fallback) if name else fallback
+    if not name:
+        assumptions.append(f"service name not declared; using {app!r}")
+    return name or app, app
+
+
+class Named(Protocol):
+    """What the derived files are rendered with besides the plan: the service's DNS name and where the artifacts live."""
+
+    @property
+    def app(self) -> str: ...
+
+    @property
+    def artifacts_dir(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Names:
+    """``Named`` read straight from implementation.json (``read_names``): what ``validate`` needs, without the typed models."""
+
+    app: str
+    artifacts_dir: str
+    endpoints: list[str]
+
+
+def read_names(implementation: Any, epic_id: str, workspace: Workspace) -> Names:
+    """The app name and declared endpoints from implementation.json as parsed JSON, read as the typed model reads them.
+
+    ``epic_id`` names the service when neither implementation.json nor its files do (the plan's own ``epic_id``).
+    """
+    impl = implementation if isinstance(implementation, dict) else {}
+    raw_service = impl.get("service")
+    service: dict[str, Any] = raw_service if isinstance(raw_service, dict) else {}
+    files = file_facts(task_files(as_list(impl.get("tasks_completed"))))
+    app = service_name(as_text(service.get("name")), files, epic_id, [])[1]
+    endpoints = declared_endpoints(as_list(service.get("endpoints")) + as_list(impl.get("endpoints")))
+    return Names(app, artifacts_dir(workspace), endpoints)
+
+
+_SOURCE_TOPS = {"src", "app", "lib", "cmd", "internal"}
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What implementation.json's file list shows, read in one pass (a 13 MB one lists 80,000 paths)."""
+
+    files: tuple[str, ...]
+    """The plain relative paths (``is_safe_path``), in order; the others are only counted."""
+    ignored: int
+    language: Language | None
+    """The language most files are written in (by extension, ``go.mod``, ``package.json``), if any."""
+    go_mod: str | None
+    source_dir: str
+    """The most common top-level folder of the files that is not tests or docs (``src`` when there is none)."""
+    app_hint: tuple[str, str] | None
+    """(name, path): the folder of the first ``src|app|lib|cmd|internal/…/*health*`` file, the service's likely name."""
+    health_file: str | None
+    """The first file whose name (before any dot) mentions health."""
+
+
+@lru_cache(maxsize=8)
+def file_facts(listed: tuple[str, ...]) -> FileFacts:
+    files = tuple(f for f in listed if is_safe_path(f))
+    names = [basename(f) for f in files]
+    kinds = Counter(kind for kind in map(_file_language, names) if kind)
+    language = max(sorted(kinds), key=lambda k: kinds[k]) if kinds else None
+    sources = Counter(f.split("/", 1)[0] for f in files if "/" in f)
+    for skipped in ("", ".", "tests", "test", "docs"):
+        sources.pop(skipped, None)
+    return FileFacts(
+        files=files,
+        ignored=len(listed) - len(files),
+        language=_as_language(language) if language else None,
+        go_mod=next((f for f, n in zip(files, names, strict=True) if n == "go.mod"), None),
+        source_dir=max(sorted(sources), key=sources.__getitem__) if sources else "src",
+        app_hint=next((hint for f in files if "health" in f and (hint := _app_hint(f))), None),
+        health_file=next((f for f, n in zip(files, names, strict=True) if "health" in n.split(".")[0].lower()), None),
+    )
+
+
+def _file_language(name: str) -> str | None:
+    if name == "go.mod":
+        return "go"
+    if name == "package.json":
+        return "node"
+    suffix = name[name.rfind(".") :] if "." in name.lstrip(".") else ""
+    return _EXTENSIONS.get(suffix)
+
+
+def _app_hint(path: str) -> tuple[str, str] | None:
+    parts = [p for p in path.split("/") if p not in {"", "."}]
+    if len(parts) >= 3 and parts[0] in _SOURCE_TOPS and "health" in parts[-1]:
+        return parts[-2], path
+    return None
 
 
 def artifacts_dir(workspace: Workspace) -> str:
@@ -93,14 +244,12 @@ def declared_port(impl: Implementation) -> int | None:
     return port if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535 else None
 
 
-def language(impl: Implementation, plan: Plan, files: list[str], assumptions: list[str]) -> tuple[Language, str | None, str | None]:
+def language(impl: Implementation, plan: Plan, files: FileFacts, assumptions: list[str]) -> tuple[Language, str | None, str | None]:
     """(language, version, version file): what is declared first, then what the files and test frameworks show."""
     name, version = _declared_language(impl, plan)
     if name == "unknown":
-        name = _language_from_files(files) or _language_from_frameworks(plan)
-    version_file = None
-    if name == "go" and not version:
-        version_file = next((f for f in files if basename(f) == "go.mod" and is_safe_path(f)), None)
+        name = files.language or _language_from_frameworks(plan)
+    version_file = files.go_mod if name == "go" and not version else None
     if name != "unknown" and not version and not version_file:
         version = DEFAULT_VERSION[name]
         assumptions.append(f"{name} version not declared; the test job uses {version}")
@@ -128,18 +277,6 @@ def _parse_language(text: str) -> tuple[Language, str | None]:
     name: Language = "python" if word == "python" else "go" if word in {"go", "golang"} else "node"
     version = match.group(2) if match.group(2) and _VERSION.fullmatch(match.group(2)) else None
     return name, version
-
-
-def _language_from_files(files: list[str]) -> Language | None:
-    counts = {"python": 0, "go": 0, "node": 0}
-    for f in files:  # string operations: a 13 MB implementation.json lists 80,000 paths
-        name = basename(f)
-        suffix = name[name.rfind(".") :] if "." in name.lstrip(".") else ""
-        kind = "go" if name == "go.mod" else "node" if name == "package.json" else _EXTENSIONS.get(suffix)
-        if kind in counts:
-            counts[kind] += 1
-    best = max(sorted(counts), key=lambda k: counts[k])
-    return _as_language(best) if counts[best] else None
 
 
 def _language_from_frameworks(plan: Plan) -> Language:
@@ -214,7 +351,5 @@ def _segments(path: str) -> set[str]:
 
 
 def declared_metrics_path(impl: Implementation) -> str | None:
-    from agent.upstream import endpoint_path
-
     path = endpoint_path(impl.service.metrics_endpoint) if impl.service and impl.service.metrics_endpoint else None
     return path if path and re.fullmatch(r"(?:/[A-Za-z0-9._~-]+)+", path) else None

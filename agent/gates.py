@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.artifacts import Veto
+from agent.inputs import Inputs
 from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_scan, shown
-from agent.workspace import Inputs
 
 REVIEW = "artifacts/review.json"
 IMPLEMENTATION = "artifacts/implementation.json"

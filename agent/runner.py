@@ -12,12 +12,13 @@ from agent import decision_log, gates, journal, prompting
 from agent.artifacts import Approve, Decision, now
 from agent.conversation import Conversation, Stats
 from agent.errors import EXIT_APPROVED, EXIT_NOT_READY, EXIT_VETOED, DevopsAgentError
+from agent.inputs import Inputs, load
 from agent.journal import FaultHook
 from agent.models import Log, Model, build_model
 from agent.options import RunOptions
 from agent.signals import SignalGuard
 from agent.transcript import Transcript
-from agent.workspace import Inputs, Workspace, load, locked
+from agent.workspace import Workspace, locked
 from agent.writer import Committed, Writer, refuse_unsafe
 
 

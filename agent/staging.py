@@ -19,6 +19,7 @@ from typing import Any
 from agent.artifacts import Approve, Decision, Veto, stamp_deployment, veto_message, veto_stamps
 from agent.facts import Facts
 from agent.facts import artifacts_dir as artifacts_location
+from agent.inputs import Inputs
 from agent.models import ToolCall
 from agent.models.offline.planner import facts_for_plan
 from agent.prompting import edits, tools
@@ -26,7 +27,6 @@ from agent.rendering import runbook, workflow
 from agent.rendering.manifests import render
 from agent.validation import Bundle, Violation, check_bundle, check_cicd, check_deployment, check_runbook, check_veto, errors, k8s, schemas
 from agent.validation.tools import MISSING
-from agent.workspace import Inputs
 
 ARTIFACTS = ("deployment.json", "cicd.yaml", "runbook.md")
 RENDERERS: dict[str, Callable[[Facts, dict[str, Any]], str]] = {"cicd.yaml": workflow.render, "runbook.md": runbook.render}

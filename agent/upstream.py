@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_serializer
 
 from agent.documents import printable
+from agent.facts import as_list, as_text, declared_endpoints, task_files
 
 MAX_ITERATION = 2**31 - 1
 MAX_EVIDENCE = 50
@@ -70,25 +70,13 @@ def _lenient_iteration(value: Any) -> int | None:
         return None
 
 
-def _to_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _to_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _to_status(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) else None
 
 
 Iteration = Annotated[int | None, BeforeValidator(_lenient_iteration)]
-Text = Annotated[str | None, BeforeValidator(_to_text)]
-Items = Annotated[list[Any], BeforeValidator(_to_list)]
+Text = Annotated[str | None, BeforeValidator(as_text)]
+Items = Annotated[list[Any], BeforeValidator(as_list)]
 Status = Annotated[str | None, BeforeValidator(_to_status)]
 
 
@@ -187,7 +175,7 @@ def _count_key(key: Any) -> bool:
 
 
 def _scan_verdict(scan: dict[str, Any], problems: list[str]) -> tuple[str, str]:
-    """"passed" only when every verdict field present says pass; "failed" when one says fail; else "unknown"."""
+    """ "passed" only when every verdict field present says pass; "failed" when one says fail; else "unknown"."""
     votes: list[str] = []
     for key in VERDICTS:
         if key in scan:
@@ -243,7 +231,7 @@ def _findings(where: str, value: Any, found: list[Any], problems: list[str], *, 
 
 def blockers(value: Any) -> list[Any]:
     """The non-empty items of a ``blockers`` field (a lone value counts as one item)."""
-    return [item for item in _to_list(value) if not _empty(item)]
+    return [item for item in as_list(value) if not _empty(item)]
 
 
 def _empty(item: Any) -> bool:
@@ -264,32 +252,12 @@ def describe(item: Any) -> str:
     return shown(item)
 
 
-_ENDPOINT = re.compile(r"(?:^|\s)(/[A-Za-z0-9._~/{}:-]*)")
-
-
-def endpoint_path(value: Any) -> str | None:
-    """``"/health"``, ``"GET /health"`` or ``{"path": "/health"}`` → ``"/health"``."""
-    if isinstance(value, dict):
-        value = value.get("path") or value.get("endpoint") or value.get("route")
-    if not isinstance(value, str):
-        return None
-    match = _ENDPOINT.search(value.strip())
-    return match.group(1).rstrip("/") or "/" if match else None
-
-
 class Service(Lenient):
     name: Text = None
     port: Any = None
     endpoints: Items = Field(default_factory=list)
     dependencies: Items = Field(default_factory=list)
     metrics_endpoint: Text = None
-
-
-class Task(Lenient):
-    task_id: Text = None
-    status: Text = None
-    files_created: Items = Field(default_factory=list)
-    files_modified: Items = Field(default_factory=list)
 
 
 class Implementation(Lenient):
@@ -301,28 +269,18 @@ class Implementation(Lenient):
     blockers: Items = Field(default_factory=list)
     service: Service | None = None
 
-    def tasks(self) -> list[Task]:
-        return [Task.model_validate(t) for t in self.tasks_completed if isinstance(t, dict)]
+    _files: tuple[str, ...] | None = PrivateAttr(default=None)
 
-    _files: list[str] | None = PrivateAttr(default=None)
-
-    def files(self) -> list[str]:
+    def files(self) -> tuple[str, ...]:
         """Every file the tasks created or modified, computed once (a 13 MB implementation.json lists 80,000)."""
-        if self._files is not None:
-            return list(self._files)
-        found: list[str] = []
-        for task in self.tasks():
-            found += [f for f in task.files_created + task.files_modified if isinstance(f, str)]
-        self._files = found
-        return list(found)
+        if self._files is None:
+            self._files = task_files(self.tasks_completed)
+        return self._files
 
     def declared_endpoints(self) -> list[str]:
         """Endpoints the developer declared (``service.endpoints`` or top-level ``endpoints``)."""
-        raw = list(self.service.endpoints) if self.service else []
-        extra = self.model_extra or {}
-        raw += _to_list(extra.get("endpoints"))
-        paths = [endpoint_path(item) for item in raw]
-        return sorted({p for p in paths if p})
+        listed = list(self.service.endpoints) if self.service else []
+        return declared_endpoints(listed + as_list((self.model_extra or {}).get("endpoints")))
 
 
 class RollbackPlan(Lenient):
@@ -352,7 +310,7 @@ class Plan(Lenient):
             for task in stage.get("tasks", []) if isinstance(stage, dict) else []:
                 spec = task.get("test_spec") if isinstance(task, dict) else None
                 if isinstance(spec, dict):
-                    cases += [c for c in _to_list(spec.get("test_cases")) if isinstance(c, str)]
+                    cases += [c for c in as_list(spec.get("test_cases")) if isinstance(c, str)]
         return cases
 
 

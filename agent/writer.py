@@ -32,9 +32,10 @@ from agent import decision_log
 from agent import journal as journal_steps
 from agent.artifacts import Approve, Decision, dump_yaml, iso, veto_message
 from agent.errors import CommitError, UnsafePathError
-from agent.files import encode, ensure_dir, fit_name, refuse_links, write_new
+from agent.files import encode, ensure_dir, fit_name, fsync_files, refuse_links, write_new
+from agent.inputs import Inputs
 from agent.journal import FaultHook, Journal, no_fault, numbered, staging_root
-from agent.workspace import Inputs, Workspace
+from agent.workspace import Workspace
 
 SOURCE_DOCUMENT = "artifacts/review.json"
 UPSTREAM = ("artifacts/review.json", "artifacts/implementation.json", "artifacts/plan.json")
@@ -152,10 +153,11 @@ class Writer:
         ensure_dir(self.ws.consensus, root)
         digests, pairs = {}, []
         for n, (relative, data) in enumerate(files.items()):
-            write_new(journal.staged(f"{commit}.{n}"), data)
+            write_new(journal.staged(f"{commit}.{n}"), data, sync=False)
             digests[relative] = _sha256(data)
             pairs.append([f"{commit}.{n}", relative])
             self.fault(f"staged:{relative}")
+        fsync_files([journal.staged(staged) for staged, _ in pairs])  # all durable before the journal names them
         self.fault("staged")
         if isinstance(decision, Approve):
             journal.replace, journal.remove = pairs, self._stale(decision)

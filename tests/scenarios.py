@@ -28,6 +28,7 @@ from typing import Any
 import httpx2
 
 from agent.artifacts import Approve
+from agent.inputs import load
 from agent.models import ModelResponse, Progress, Usage
 from agent.models.anthropic import AnthropicModel
 from agent.models.offline import planner
@@ -35,7 +36,7 @@ from agent.models.recording import FORMAT, RecordingTransport
 from agent.models.retry import RetryPolicy
 from agent.options import parser, run_options
 from agent.runner import Runner
-from agent.workspace import Workspace, load
+from agent.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "fixtures" / "workspaces" / "health-check"

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.facts import Facts
+from agent.inputs import load
 from agent.models.offline import planner
-from agent.workspace import Workspace, load
+from agent.workspace import Workspace
 from tests.conftest import EXAMPLE
 
 LONG_NAME = "customer-notification-preferences-synchronisation-worker-for-eu-region"

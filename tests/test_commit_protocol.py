@@ -594,7 +594,7 @@ def test_forged_line_claiming_the_three_artifacts_plus_another_is_decided_again(
     files = {r: _sha(consensus / r) for r in [*APPROVE_FILES, "artifacts/plan.json"]}
     _append(project, _forged("approve", files))
     _decided_again(project, capsys, 0, "claims artifacts/plan.json, which a devops approve decision never writes")
-    del files["artifacts/plan.json"]
+    files = {r: _sha(consensus / r) for r in APPROVE_FILES}  # as the run that decided again wrote them (a new timestamp)
     _append(project, _forged("approve", files))  # exactly the three, each as on disk: that is a decision
     assert decision_log.committed_mismatch(Workspace.locate(project)) == []
 
@@ -673,3 +673,49 @@ def test_journal_with_a_link_on_its_way_is_refused(tmp_path: Path, project: Path
     assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == 2
     assert "symbolic link" in capsys.readouterr().err and journal.exists()
     assert (outside / "rollout.yaml").read_text() == "not yours\n"
+
+
+# --- staged files are fsynced together, before the journal names them -----------------------------------------------
+
+
+def test_a_failed_fsync_of_one_staged_file_leaves_the_workspace_as_it_was(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(project)
+    real_fsync, synced = os.fsync, []
+
+    def failing(fd: int) -> None:
+        name = str(Path(f"/proc/self/fd/{fd}").readlink())
+        synced.append(name)
+        if name.endswith(".2"):  # the third staged file (runbook.md): the journal must never be written
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    code = main(["run", "--backend", "offline", "--json", "--workspace", str(project)])
+    out = json.loads(capsys.readouterr().out)
+    assert code != 0 and "Input/output error" in json.dumps(out)
+    assert any(name.endswith(".2") for name in synced)
+    assert snapshot(project) == before
+    assert not (project / "consensus" / STAGING).exists() or not any((project / "consensus" / STAGING).iterdir())
+
+
+def test_every_staged_file_is_fsynced_before_the_journal_is_saved(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.journal import Journal
+
+    real_fsync, synced, at_save = os.fsync, set(), []
+
+    def recording(fd: int) -> None:
+        synced.add(str(Path(f"/proc/self/fd/{fd}").readlink()))
+        real_fsync(fd)
+
+    real_save = Journal.save
+
+    def save(self: Journal) -> None:
+        at_save.append({str(p) for p in self.root.iterdir() if not p.name.endswith(".json")} - synced)
+        real_save(self)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    monkeypatch.setattr(Journal, "save", save)
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    assert at_save == [set()]  # nothing staged was left unsynced when the commit point was written

@@ -15,13 +15,14 @@ import pytest
 import yaml
 
 from agent.artifacts import Approve
+from agent.inputs import load
 from agent.models import ToolCall
 from agent.models.offline import planner
 from agent.options import RunOptions
 from agent.prompting import edits
 from agent.runner import Runner
 from agent.staging import TOOLS, Stage
-from agent.workspace import Workspace, load
+from agent.workspace import Workspace
 from benchmarks.claude_stage import approval_bytes
 from tests.conftest import edit_json
 from tests.scenarios import Scripted, _approval, _unstamped, answer, submit, tool

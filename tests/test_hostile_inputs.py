@@ -18,9 +18,10 @@ from agent.cli import main
 from agent.documents import MAX_DEPTH, check_depth, parse_json, parse_yaml, printable, read_text
 from agent.errors import InputError
 from agent.gates import GateResult, evaluate, not_approved
+from agent.inputs import load
 from agent.names import dns_label, is_dns_label, is_epic_id
 from agent.upstream import MAX_EVIDENCE, Review, read_iteration, read_scan
-from agent.workspace import Workspace, load
+from agent.workspace import Workspace
 from tests.conftest import ROOT, edit_json, snapshot
 
 # ---------------------------------------------------------------- names

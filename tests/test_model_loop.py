@@ -404,11 +404,12 @@ def test_upstream_text_cannot_open_a_gate_or_skip_validation(project: Path, caps
 @pytest.mark.parametrize("draft", [False, True])
 def test_the_request_lists_every_vetted_action_pin(project: Path, draft: bool) -> None:
     """Without the table a model cannot write a workflow that passes cicd.action_pinning; with it, it copies the lines."""
+    from agent.inputs import load
     from agent.models.offline import planner
     from agent.prompting import assemble
     from agent.rendering import pins
     from agent.validation.cicd_security import _pin_problem
-    from agent.workspace import Workspace, load
+    from agent.workspace import Workspace
 
     inputs = load(Workspace.locate(project))
     decision = planner.plan(inputs) if draft else None

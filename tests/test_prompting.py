@@ -15,11 +15,12 @@ import pytest
 
 from agent import gates, prompting
 from agent.errors import UsageError
+from agent.inputs import Inputs, load
 from agent.models.offline import planner
 from agent.prompting import budget, tools
 from agent.upstream import Message
 from agent.validation import RULES
-from agent.workspace import Inputs, Workspace, load
+from agent.workspace import Workspace
 from tests.bulk import write_bulk_implementation
 from tests.conftest import ROOT, edit_json
 
@@ -52,7 +53,8 @@ import json, sys
 from pathlib import Path
 from agent import gates, prompting
 from agent.models.offline import planner
-from agent.workspace import Workspace, load
+from agent.inputs import load
+from agent.workspace import Workspace
 inputs = load(Workspace.locate(Path(sys.argv[1])))
 request = prompting.assemble(inputs, gates.evaluate(inputs).findings, model="m", max_input_tokens=60000, max_tokens=32000,
                              draft=planner.plan(inputs)).request

@@ -22,10 +22,11 @@ from agent.artifacts import Approve
 from agent.documents import parse_yaml
 from agent.errors import InputError
 from agent.facts import Facts
+from agent.inputs import load
 from agent.models.offline import planner
 from agent.rendering import pins, workflow
 from agent.validation import check_cicd, check_runbook, errors
-from agent.workspace import Workspace, load
+from agent.workspace import Workspace
 from tests.conftest import EXAMPLE, require
 
 LANGUAGES: dict[str, dict[str, Any]] = {

@@ -15,8 +15,8 @@ from agent.errors import ModelError
 if TYPE_CHECKING:
     import httpx2
 
+    from agent.inputs import Inputs
     from agent.options import RunOptions
-    from agent.workspace import Inputs
 
 Log = Callable[[str], None]
 Progress = Callable[[str, int], None]

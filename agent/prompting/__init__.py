@@ -17,9 +17,9 @@ from typing import Any
 from agent import resources
 from agent.artifacts import Approve, Decision
 from agent.errors import UsageError
+from agent.inputs import Inputs
 from agent.prompting import budget, tools
 from agent.rendering import pins
-from agent.workspace import Inputs
 
 Counter = Callable[[str], "int | None"]
 """Input tokens of a text (the API's count_tokens), or None when it cannot be counted."""

@@ -9,8 +9,9 @@ from agent.documents import load_json_file
 from agent.errors import InputError
 from agent.facts import Facts
 from agent.files import atomic_write, ensure_dir, refuse_links
+from agent.inputs import load
 from agent.rendering import manifests
-from agent.workspace import Workspace, load, locked
+from agent.workspace import Workspace, locked
 
 
 def render_workspace(workspace: Workspace, lock_timeout: float) -> list[Path]:

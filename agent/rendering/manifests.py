@@ -16,7 +16,7 @@ from agent.rendering import alerts, core, rollouts, spec
 from agent.rendering.spec import ENVIRONMENTS, Spec
 
 if TYPE_CHECKING:
-    from agent.facts import Facts
+    from agent.facts import Named
 
 RULES_FILE = "prometheus/rules.yml"
 WORKLOAD_FILES = {"Deployment": "deployment.yaml", "Rollout": "rollout.yaml"}
@@ -44,7 +44,7 @@ class Workload:
     rules: str
 
 
-def workload(deployment: dict[str, Any], facts: Facts) -> Workload:
+def workload(deployment: dict[str, Any], facts: Named) -> Workload:
     plan = spec.read(deployment, facts)
     rollout = plan.kind == "Rollout"
     return Workload(
@@ -61,7 +61,7 @@ def workload(deployment: dict[str, Any], facts: Facts) -> Workload:
     )
 
 
-def render(deployment: dict[str, Any], facts: Facts) -> dict[str, str]:
+def render(deployment: dict[str, Any], facts: Named) -> dict[str, str]:
     """Every derived file by path relative to artifacts/; ``deployment`` must be schema-valid."""
     plan = spec.read(deployment, facts)
     files: dict[str, str] = {}
@@ -116,7 +116,7 @@ def dump(*docs: dict[str, Any]) -> str:
     return text
 
 
-def rollout_seconds(deployment: dict[str, Any], facts: Facts, env: str) -> int:
+def rollout_seconds(deployment: dict[str, Any], facts: Named, env: str) -> int:
     """The least time the rollout engine takes in ``env`` (canary pauses, blue/green analysis); 0 for a rolling update."""
     return rollouts.rollout_seconds(spec.read(deployment, facts), env)
 
@@ -133,7 +133,7 @@ def stale(artifacts_dir: Path, rendered: dict[str, str]) -> list[str]:
     return [path for path in found if path not in rendered]
 
 
-def check_matches(artifacts_dir: Path, deployment: dict[str, Any], facts: Facts) -> list[str]:
+def check_matches(artifacts_dir: Path, deployment: dict[str, Any], facts: Named) -> list[str]:
     """Derived files (relative to artifacts/) that are missing, differ from the plan's rendering, or are left over."""
     try:
         rendered = render(deployment, facts)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from agent.names import dns_label
 
 if TYPE_CHECKING:
-    from agent.facts import Facts
+    from agent.facts import Named
 
 ENVIRONMENTS = ("dev", "staging", "production")
 DEFAULT_PORT = 8080
@@ -74,7 +74,7 @@ class Spec:
         return self.stages.get(env, {})
 
 
-def read(deployment: dict[str, Any], facts: Facts) -> Spec:
+def read(deployment: dict[str, Any], facts: Named) -> Spec:
     infra, scaling = deployment["infrastructure"], deployment["infrastructure"]["scaling"]
     resources = infra["resources_required"]
     app = dns_label(facts.app, "app")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent import decision_log
 from agent.documents import load_json_file, parse_yaml, read_text
 from agent.errors import DevopsAgentError, InputError
+from agent.facts import Names, read_names
 from agent.validation import FILES_MATCH, Bundle, Violation, check_bundle, check_decision, check_veto, errors, k8s
-
-if TYPE_CHECKING:
-    from agent.facts import Facts
-    from agent.workspace import Workspace
+from agent.workspace import Workspace, real_folder
 
 NAMES = ("deployment.json", "cicd.yaml", "runbook.md")
 
@@ -47,30 +45,31 @@ def inspect(workspace: Workspace) -> Inspection:
 
 def _check_artifacts(workspace: Workspace, result: Inspection) -> None:
     bundle = _bundle(workspace)
-    facts = _facts(workspace, bundle.deployment, result)
-    declared = facts.endpoints if facts else []
-    artifacts_dir = facts.artifacts_dir if facts else None
-    found = check_bundle(bundle, declared, artifacts_dir=artifacts_dir)
+    names = _names(workspace, bundle.deployment, result)
+    found = check_bundle(bundle, names.endpoints if names else [], artifacts_dir=names.artifacts_dir if names else None)
     result.violations += found
     plan_ok = bundle.deployment is not None and not errors([v for v in found if v.artifact == "deployment.json"])
-    if facts is not None and plan_ok:
+    if names is not None and plan_ok:
         assert bundle.deployment is not None
-        result.violations += k8s.check_derived(workspace.artifacts, bundle.deployment, facts)
+        result.violations += k8s.check_derived(workspace.artifacts, bundle.deployment, names)
     elif (workspace.artifacts / "k8s").is_dir():
         result.warnings.append("derived files under artifacts/k8s/ not checked: deployment.json has errors or the inputs are unreadable")
 
 
-def _facts(workspace: Workspace, deployment: dict[str, Any] | None, result: Inspection) -> Facts | None:
-    """The service facts the derived files are rendered with; unreadable upstream inputs make it a warning."""
-    from agent.models.offline.planner import facts_for_plan
-    from agent.workspace import load
+def _names(workspace: Workspace, deployment: dict[str, Any] | None, result: Inspection) -> Names | None:
+    """What the derived files are rendered with, read from implementation.json; an unreadable one makes it a warning.
 
+    Only implementation.json is read (not the typed upstream models a run builds): `validate` checks outputs.
+    """
+    path = workspace.artifacts / "implementation.json"
     try:
-        inputs = load(workspace)
+        real_folder(workspace, workspace.artifacts)
+        implementation = load_json_file(path)
     except DevopsAgentError as err:
         result.warnings.append(f"upstream inputs unreadable, probes and derived files not cross-checked: {err}")
         return None
-    return facts_for_plan(inputs, deployment if isinstance(deployment, dict) else {})
+    epic_id = deployment.get("epic_id") if isinstance(deployment, dict) else None
+    return read_names(implementation, epic_id if isinstance(epic_id, str) else "", workspace)
 
 
 def _bundle(workspace: Workspace) -> Bundle:

@@ -22,7 +22,7 @@ from agent.validation import alerting, argo, promql, tools
 from agent.validation.violations import Violation, as_list, declare, dig, json_path, rule
 
 if TYPE_CHECKING:
-    from agent.facts import Facts
+    from agent.facts import Facts, Named
 
 A = "k8s/, prometheus/"
 KUBERNETES_VALIDATE = "kubernetes-validate"
@@ -41,7 +41,7 @@ YAML = declare("manifests.yaml", A, "every derived file is YAML whose documents 
 
 
 @rule("manifests.up_to_date", A, "the derived files are what deployment.json renders to (`devops-agent render` rewrites them)")
-def check_derived(artifacts_dir: Path, deployment: dict[str, Any], facts: Facts) -> list[Violation]:
+def check_derived(artifacts_dir: Path, deployment: dict[str, Any], facts: Named) -> list[Violation]:
     """What `validate` runs: derived files that drifted from the plan, then every check of the files on disk."""
     from agent.rendering.manifests import check_matches
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from agent.artifacts import Approve, Decision
+from agent.inputs import Inputs
 from agent.models import ModelResponse, Progress, Usage
 from agent.models.offline import planner
-from agent.workspace import Inputs
 
 
 class OfflineModel:

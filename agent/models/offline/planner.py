@@ -12,6 +12,7 @@ from typing import Any
 from agent import facts as facts_
 from agent.artifacts import Approve, Decision, Veto
 from agent.facts import Facts
+from agent.inputs import Inputs
 from agent.models.offline import sections, thresholds
 from agent.models.offline.sections import CANARY
 from agent.models.offline.thresholds import Threshold
@@ -20,7 +21,6 @@ from agent.rendering import runbook, toolchain, workflow
 from agent.rendering.rollouts import PROMETHEUS
 from agent.upstream import Plan
 from agent.validation.deployment import MAX_ROLLBACK_SECONDS
-from agent.workspace import Inputs
 
 ROLLBACK_SECONDS = 30
 DEFAULT_ERROR_RATE = Threshold(0.01)
@@ -44,10 +44,9 @@ def plan(inputs: Inputs) -> Decision:
 def gather(inputs: Inputs) -> Facts | Veto:
     impl, assumptions = inputs.implementation, list[str]()
     declared = impl.declared_endpoints()
-    listed = impl.files()
-    files = [f for f in listed if facts_.is_safe_path(f)]
-    if len(files) < len(listed):
-        assumptions.append(f"{len(listed) - len(files)} file path(s) in implementation.json are not plain relative paths; ignored")
+    files = facts_.file_facts(impl.files())
+    if files.ignored:
+        assumptions.append(f"{files.ignored} file path(s) in implementation.json are not plain relative paths; ignored")
     probes = _probes(declared, files, inputs.plan, assumptions)
     if probes is None:
         return _veto(
@@ -72,7 +71,7 @@ def gather(inputs: Inputs) -> Facts | Veto:
             "Add rollback_plan (trigger_conditions, procedure, time_to_rollback) to plan.json",
             "add_rollback_plan",
         )
-    return describe(inputs, files, probes, [str(step) for step in rollback.procedure], assumptions)
+    return describe(inputs, probes, [str(step) for step in rollback.procedure], assumptions)
 
 
 def facts_for_plan(inputs: Inputs, deployment: dict[str, Any]) -> Facts:
@@ -82,29 +81,24 @@ def facts_for_plan(inputs: Inputs, deployment: dict[str, Any]) -> Facts:
     probes = tuple(str((found.get(kind) or {}).get("endpoint") or "/health") for kind in ("readiness", "liveness"))
     rollback = inputs.plan.rollback_plan
     steps = [str(step) for step in rollback.procedure] if rollback else []
-    listed = inputs.implementation.files()
-    return describe(inputs, [f for f in listed if facts_.is_safe_path(f)], (probes[0], probes[1]), steps, [])
+    return describe(inputs, (probes[0], probes[1]), steps, [])
 
 
-def describe(inputs: Inputs, files: list[str], probes: tuple[str, str], rollback_steps: list[str], assumptions: list[str]) -> Facts:
+def describe(inputs: Inputs, probes: tuple[str, str], rollback_steps: list[str], assumptions: list[str]) -> Facts:
     """Everything about the service but the decision: names, language, CI gates, paths."""
     impl, declared = inputs.implementation, inputs.implementation.declared_endpoints()
-    # The epic's title is a sentence, never a service name: the name is declared, read from the files, or the epic id.
-    declared_name = impl.service.name.strip() if impl.service and impl.service.name and impl.service.name.strip() else None
-    fallback = _app_from_files(files, assumptions) or _slug(inputs.epic_id)
-    app = dns_label(declared_name, fallback) if declared_name else fallback
-    if not declared_name:
-        assumptions.append(f"service name not declared; using {app!r}")
+    files = facts_.file_facts(impl.files())
+    service, app = facts_.service_name(impl.service.name if impl.service else None, files, inputs.epic_id, assumptions)
     language, version, version_file = facts_.language(impl, inputs.plan, files, assumptions)
     facts = Facts(
-        service=declared_name or app,
+        service=service,
         app=app,
-        title=inputs.title or declared_name or app,
+        title=inputs.title or service,
         readiness=probes[0],
         liveness=probes[1],
         endpoints=declared or sorted(set(probes)),
         dependencies=[str(d) for d in impl.service.dependencies] if impl.service else [],
-        source_dir=_source_dir(files),
+        source_dir=files.source_dir,
         python=language == "python",
         assumptions=assumptions,
         language=language,
@@ -122,36 +116,15 @@ def describe(inputs: Inputs, files: list[str], probes: tuple[str, str], rollback
     return facts
 
 
-def _probes(declared: list[str], files: list[str], plan_: Plan, assumptions: list[str]) -> tuple[str, str] | None:
+def _probes(declared: list[str], files: facts_.FileFacts, plan_: Plan, assumptions: list[str]) -> tuple[str, str] | None:
     if declared:
         return facts_.choose_probes(declared)
-    evidence = [f for f in files if "health" in facts_.basename(f).split(".")[0].lower()]
+    evidence = [files.health_file] if files.health_file else []
     evidence += [c for c in plan_.test_cases() if "health" in c.lower()]
     if not evidence:
         return None
     assumptions.append(f"no endpoints declared; /health inferred from {evidence[0]!r}")
     return "/health", "/health"
-
-
-def _app_from_files(files: list[str], assumptions: list[str]) -> str | None:
-    for f in files:
-        parts = [p for p in f.split("/") if p not in {"", "."}]
-        if len(parts) >= 3 and parts[0] in {"src", "app", "lib", "cmd", "internal"} and "health" in parts[-1]:
-            app = _slug(parts[-2])
-            assumptions.append(f"service name read from {f!r}")
-            return app
-    return None
-
-
-def _source_dir(files: list[str]) -> str:
-    split = (f.split("/") for f in files)
-    tops = [parts[0] for parts in split if len(parts) > 1 and parts[0] not in {"", "."}]
-    sources = [t for t in tops if t not in {"tests", "test", "docs"}]
-    return max(sorted(set(sources)), key=sources.count) if sources else "src"
-
-
-def _slug(text: str) -> str:
-    return dns_label(text, "app")
 
 
 def _veto(subject: str, violation: str, specifics: str, location: str, impact: str, requirement: str, suggestion: str, action: str) -> Veto:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from agent.facts import Facts
-from agent.workspace import Inputs
+from agent.inputs import Inputs
 
 DEFAULT_PORT = 8080
 DEFAULT_METRICS_PATH = "/metrics"
