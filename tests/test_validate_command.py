@@ -85,3 +85,49 @@ def test_the_log_lines_of_this_epic_are_checked_and_other_epics_history_is_not(
     code, out = validate_json(capsys, project)
     found = [v["artifact"] for v in out["violations"] if v["rule"].startswith("schema.")]
     assert code == 1 and found and all(a.endswith("of EP-001") for a in found)
+
+
+# `validate` reads the names the derived files are rendered with straight from implementation.json (no typed models);
+# the run reads them through the models. Both must name the same service, or validate would report drift after a run.
+SERVICE_VARIANTS: dict[str, Any] = {
+    "declared": {"service": {"name": "  Billing API  ", "endpoints": ["GET /healthz", {"path": "/ready"}, "/items/{id}"]}},
+    "numeric name": {"service": {"name": 42, "endpoints": "/health"}},
+    "from a health file": {"service": {"endpoints": []}},
+    "top-level endpoints": {"endpoints": ["/live", {"route": "/ready/"}], "service": None},
+    "nothing declared, files that do not name it": {
+        "service": {},
+        "tasks_completed": [{"files_created": "docs/health.md", "files_modified": None}, "not a task", {"files_created": [7]}],
+    },
+}
+
+
+@pytest.mark.parametrize("variant", list(SERVICE_VARIANTS))
+def test_validate_names_the_service_as_the_run_does(project: Path, variant: str) -> None:
+    from agent.facts import read_names
+    from agent.inputs import load
+    from agent.models.offline.planner import facts_for_plan
+    from agent.workspace import Workspace
+
+    path = project / "consensus" / "artifacts" / "implementation.json"
+    data = json.loads(path.read_text()) | SERVICE_VARIANTS[variant]
+    path.write_text(json.dumps(data))
+    workspace = Workspace.locate(project)
+    inputs = load(workspace)
+    typed = facts_for_plan(inputs, {})
+    names = read_names(json.loads(path.read_text()), inputs.epic_id, workspace)
+    assert (names.app, names.endpoints, names.artifacts_dir) == (typed.app, inputs.implementation.declared_endpoints(), typed.artifacts_dir)
+
+
+def test_validate_after_a_run_finds_no_drift_when_the_name_comes_from_the_epic_id(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "consensus" / "artifacts" / "implementation.json"
+    data = json.loads(path.read_text())
+    data["service"] = {"endpoints": ["/health"]}
+    data["tasks_completed"] = [{"files_created": ["lib/util.py"]}]
+    path.write_text(json.dumps(data))
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    capsys.readouterr()
+    code, out = validate_json(capsys, project)
+    assert "ep-001" in (project / "consensus" / "artifacts" / "k8s" / "production" / "service.yaml").read_text()
+    assert code == 0 and not [v for v in out["violations"] if v["rule"] == "manifests.up_to_date"], out["violations"]
