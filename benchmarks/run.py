@@ -84,6 +84,23 @@ def cli_rows(bench: Bench) -> list[Row]:
     ]
 
 
+def floor_rows(bench: Bench) -> list[Row]:
+    """What the dependencies cost before any of our work: the least a `validate` or a `run` can take here."""
+
+    def imports(code: str) -> float:
+        return median_of(bench.runs, lambda: subprocess.run([PY, "-c", code], cwd=bench.root, env=bench.env, check=True))
+
+    return [
+        ("floor: the interpreter (python -c pass)", "", ms(imports("pass"))),
+        ("floor: import yaml, jsonschema (every validate checks schemas)", "", ms(imports("import yaml, jsonschema"))),
+        (
+            "floor: import yaml, jsonschema + pydantic with the upstream models (every run)",
+            "",
+            ms(imports("import yaml, jsonschema, agent.upstream")),
+        ),
+    ]
+
+
 def big_log_rows(bench: Bench) -> list[Row]:
     ws = bench.workspace("big-log")
     log = ws / "consensus" / "current" / "decision_log.jsonl"
@@ -124,10 +141,16 @@ def inbox_rows(bench: Bench) -> list[Row]:
 def bulk_rows(bench: Bench) -> list[Row]:
     from tests.bulk import write_bulk_implementation
 
-    ws = bench.workspace("bulk")
-    write_bulk_implementation(ws / "consensus" / "artifacts" / "implementation.json")
-    run = bench.time_agent("run", "--backend", "offline", "--force", "--workspace", str(ws), runs=5)
-    return [("13 MB implementation.json (40,000 tasks): offline run", "≤ 0.4 s", ms(run))]
+    rows: list[Row] = []
+    # The issue's figure is for 13 MB; the budget test's file (200-character notes) is 18.7 MB. Both, labelled by size.
+    for note_chars in (55, 200):
+        ws = bench.workspace(f"bulk-{note_chars}")
+        path = ws / "consensus" / "artifacts" / "implementation.json"
+        write_bulk_implementation(path, note_chars=note_chars)
+        run = bench.time_agent("run", "--backend", "offline", "--force", "--workspace", str(ws), runs=5)
+        size = path.stat().st_size / 1_000_000
+        rows.append((f"{size:.1f} MB implementation.json (40,000 tasks): offline run", "≤ 0.4 s (13 MB)", ms(run)))
+    return rows
 
 
 def model_rows(bench: Bench) -> list[Row]:
@@ -143,11 +166,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose `python -m agent` is measured")
     parser.add_argument("--runs", type=int, default=9, help="repetitions per figure (median)")
-    parser.add_argument("--only", choices=["cli", "log", "inbox", "bulk", "model"], action="append")
+    parser.add_argument("--only", choices=["floor", "cli", "log", "inbox", "bulk", "model"], action="append")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="devops-bench-"))
     bench = Bench(args.root.resolve(), tmp, args.runs)
-    groups = {"cli": cli_rows, "log": big_log_rows, "inbox": inbox_rows, "bulk": bulk_rows, "model": model_rows}
+    groups = {"floor": floor_rows, "cli": cli_rows, "log": big_log_rows, "inbox": inbox_rows, "bulk": bulk_rows, "model": model_rows}
     rows: list[Row] = []
     try:
         for name in args.only or list(groups):
