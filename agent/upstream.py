@@ -175,7 +175,7 @@ def _count_key(key: Any) -> bool:
 
 
 def _scan_verdict(scan: dict[str, Any], problems: list[str]) -> tuple[str, str]:
-    """ "passed" only when every verdict field present says pass; "failed" when one says fail; else "unknown"."""
+    """"passed" only when every verdict field present says pass; "failed" when one says fail; else "unknown"."""
     votes: list[str] = []
     for key in VERDICTS:
         if key in scan:
