@@ -6,11 +6,9 @@ stamps and minus annotations the API does not take (keys starting ``x-``, such a
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from typing import Any
 
-from agent import resources
+from agent.validation import schemas
 from agent.validation.violations import Violation, json_path
 
 STAMPED_DEPLOYMENT = ("epic_id", "iteration", "timestamp")
@@ -81,7 +79,7 @@ def definitions(*, draft: bool = False) -> list[dict[str, Any]]:
 
 def input_schema(tool: str) -> dict[str, Any]:
     file, drop = INPUT_SCHEMAS[tool]
-    schema = {k: v for k, v in _load(file).items() if k not in {"$schema", "$id", "title"}}
+    schema = {k: v for k, v in schemas.load_file(file).items() if k not in {"$schema", "$id", "title"}}
     schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in drop}
     schema["required"] = [k for k in schema["required"] if k not in drop]
     stripped: dict[str, Any] = _strip(schema)
@@ -105,22 +103,9 @@ def _strip_each(node: Any) -> Any:
     return {k: _strip(v) for k, v in node.items()} if isinstance(node, dict) else node
 
 
-@cache
-def _load(file: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(resources.read("schemas", file))
-    return schema
-
-
-@cache
-def _validator(file: str) -> Any:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(_load(file))
-
-
 def check_input(tool: str, data: Any) -> list[Violation]:
     """Schema violations of an edit tool's input (the artifacts' own schemas are checked by ``agent.validation``)."""
     file = INPUT_SCHEMAS[tool][0]
-    found = _validator(file).iter_errors(data)
+    found = schemas.validator(file).iter_errors(data)
     return sorted(Violation(tool, json_path(e.absolute_path), f"schema.{e.validator}", e.message) for e in found)
 

@@ -133,13 +133,17 @@ def stale(artifacts_dir: Path, rendered: dict[str, str]) -> list[str]:
     return [path for path in found if path not in rendered]
 
 
-def check_matches(artifacts_dir: Path, deployment: dict[str, Any], facts: Named) -> list[str]:
-    """Derived files (relative to artifacts/) that are missing, differ from the plan's rendering, or are left over."""
+def check_matches(artifacts_dir: Path, deployment: dict[str, Any], facts: Named, on_disk: dict[str, str] | None = None) -> list[str]:
+    """Derived files (relative to artifacts/) that are missing, differ from the plan's rendering, or are left over.
+
+    ``on_disk``: the derived files as the caller already read them (path relative to artifacts/ → text); else read here.
+    """
     try:
         rendered = render(deployment, facts)
     except (KeyError, TypeError, ValueError, AttributeError):
         return []  # a plan that cannot be rendered already has schema violations; they say what to fix
-    differ = [path for path, text in rendered.items() if _read(artifacts_dir / path) != text]
+    read = on_disk.get if on_disk is not None else (lambda path: _read(artifacts_dir / path))
+    differ = [path for path, text in rendered.items() if read(path) != text]
     return sorted(differ + stale(artifacts_dir, rendered))
 
 

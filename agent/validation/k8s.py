@@ -22,7 +22,7 @@ from agent.validation import alerting, argo, promql, tools
 from agent.validation.violations import Violation, as_list, declare, dig, json_path, rule
 
 if TYPE_CHECKING:
-    from agent.facts import Facts, Named
+    from agent.facts import Named
 
 A = "k8s/, prometheus/"
 KUBERNETES_VALIDATE = "kubernetes-validate"
@@ -45,21 +45,23 @@ def check_derived(artifacts_dir: Path, deployment: dict[str, Any], facts: Named)
     """What `validate` runs: derived files that drifted from the plan, then every check of the files on disk."""
     from agent.rendering.manifests import check_matches
 
+    files, unreadable = _read_derived(artifacts_dir)
     drifted = [
         Violation(path, "$", "manifests.up_to_date", "does not match deployment.json; run `devops-agent render` to rewrite it")
-        for path in check_matches(artifacts_dir, deployment, facts)
+        for path in check_matches(artifacts_dir, deployment, facts, files)
     ]
-    return drifted + check_directory(artifacts_dir)
+    return drifted + unreadable + check(files)
 
 
-def check_plan(deployment: dict[str, Any], facts: Facts) -> list[Violation]:
+def check_plan(deployment: dict[str, Any], facts: Named) -> list[Violation]:
     """What the tool loop runs on a staged plan: its rendering, checked (no files on disk needed)."""
     from agent.rendering.manifests import render
 
     return check(render(deployment, facts))
 
 
-def check_directory(artifacts_dir: Path) -> list[Violation]:
+def _read_derived(artifacts_dir: Path) -> tuple[dict[str, str], list[Violation]]:
+    """The derived files on disk by path relative to artifacts/ (each read once, never through a link), and those unreadable."""
     found = sorted((artifacts_dir / "k8s").glob("*/*.y*ml")) + sorted((artifacts_dir / "prometheus").glob("*.y*ml"))
     files: dict[str, str] = {}
     problems: list[Violation] = []
@@ -69,7 +71,7 @@ def check_directory(artifacts_dir: Path) -> list[Violation]:
             files[relative] = read_text(path)
         except InputError as err:
             problems.append(Violation(relative, "$", YAML, str(err)))
-    return problems + check(files)
+    return files, problems
 
 
 def check(files: dict[str, str]) -> list[Violation]:

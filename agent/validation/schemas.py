@@ -18,18 +18,23 @@ SCHEMA_FILES = {
 }
 
 
-@cache
 def load(name: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(resources.read("schemas", SCHEMA_FILES[name]))
+    return load_file(SCHEMA_FILES[name])
+
+
+@cache
+def load_file(file: str) -> dict[str, Any]:
+    """A schema of ``schemas/`` by file name, read once per process (the tool definitions and the checks share it)."""
+    schema: dict[str, Any] = json.loads(resources.read("schemas", file))
     return schema
 
 
 @cache
-def _validator(name: str) -> Any:
-    # jsonschema costs ~0.2 s to import; only checking needs it.
+def validator(file: str) -> Any:
+    # python-jsonschema costs ~50 ms to import; only checking needs it.
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(load(name))
+    return Draft202012Validator(load_file(file))
 
 
 @rule("schema", "all", "the document matches its JSON Schema in `schemas/` (types, required fields, enums)")
@@ -37,7 +42,7 @@ def check(name: str, doc: Any, artifact: str) -> list[Violation]:
     """Every schema error as a violation at its JSON path: ``schema.<keyword>``, or the policy rule its ``x-rule`` names."""
     found: list[Violation] = []
     seen: set[tuple[str, str]] = set()
-    for err in _validator(name).iter_errors(doc):
+    for err in validator(SCHEMA_FILES[name]).iter_errors(doc):
         policy = _policy_rule(err)
         found_here = Violation(artifact, json_path(err.absolute_path), policy or f"schema.{err.validator}", _message(err, policy))
         # One violation per policy rule and place: a liveness threshold of 0 breaks `minimum` and `const` alike.
