@@ -194,7 +194,7 @@ def _check_epic_id(value: str, path: Path) -> None:
 
 
 def _epic_from_folder(workspace: Workspace) -> str | None:
-    match = EPIC_DIR.match(workspace.consensus.parent.name)
+    match = EPIC_DIR.fullmatch(workspace.consensus.parent.name)
     return f"EP-{int(match.group(1)):03d}" if match else None
 
 

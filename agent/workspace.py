@@ -30,7 +30,7 @@ class Workspace:
         candidates = [given] if given.name == "consensus" else [given / "consensus", given]
         for folder in candidates:
             if (folder / "artifacts").is_dir() or (folder / "messages").is_dir():
-                layout: Layout = "per_epic" if EPIC_DIR.match(folder.parent.name) else "classic"
+                layout: Layout = "per_epic" if EPIC_DIR.fullmatch(folder.parent.name) else "classic"
                 return cls(folder.resolve(), layout)
         raise WorkspaceNotFoundError(given, "no consensus folder here (expected consensus/artifacts/); pass --workspace")
 

@@ -265,7 +265,7 @@ def _sha256(data: bytes) -> str:
 def _derived_path(relative: str) -> str:
     """A rendered file's path below artifacts/: plain names only, never ``..``, absolute or hidden."""
     parts = PurePosixPath(relative).parts
-    if not parts or not all(_SAFE_PART.match(p) and p not in {".", ".."} for p in parts) or relative.startswith("/"):
+    if not parts or not all(_SAFE_PART.fullmatch(p) and p not in {".", ".."} for p in parts) or relative.startswith("/"):
         raise CommitError(Path(relative), "a rendered file's path must be relative, below artifacts/, of plain names")
     return "/".join(parts)
 

@@ -72,6 +72,17 @@ def test_the_offline_plan_of_every_service_is_valid(rendered: Rendered) -> None:
     assert [str(v) for v in errors(check_deployment(deployment, facts.endpoints))] == []
 
 
+def test_reading_a_rendered_file_back_gives_the_documents_it_was_dumped_from(rendered: Rendered) -> None:
+    """What lets the checks take a file that matches its rendering as the rendered documents, without parsing it."""
+    from agent.documents import parse_yaml
+
+    _, _, files = rendered
+    for path, text in files.items():
+        parsed = [parse_yaml(part, Path(path)) for part in re.split(r"(?m)^---[ \t]*$", text) if part.strip()]
+        assert list(manifests.dumped_from(text) or ()) == parsed, path
+    assert manifests.dumped_from(files["prometheus/rules.yml"] + "# edited\n") is None
+
+
 @needs_tools
 def test_every_rendered_file_passes_every_check_with_the_real_tools(rendered: Rendered) -> None:
     _, _, files = rendered

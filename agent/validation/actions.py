@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from agent.validation.violations import Severity, Violation, as_list
@@ -74,7 +75,13 @@ def applies(doc: dict[str, Any], job: dict[str, Any]) -> bool:
 
 def manifest_paths(doc: dict[str, Any], job: dict[str, Any]) -> list[tuple[str, str]]:
     """(path, environment folder) of every `.../k8s/<folder>` a job's scripts name, env variables resolved."""
-    return [(m.group(1).rstrip("/"), m.group(2)) for m in _MANIFEST.finditer(script_text(doc, job, resolve=True))]
+    return list(_manifest_paths_in(script_text(doc, job, resolve=True)))
+
+
+@lru_cache(maxsize=64)
+def _manifest_paths_in(script: str) -> tuple[tuple[str, str], ...]:
+    # Several rules ask of the same job; the search backtracks over every word, so each script is searched once.
+    return tuple((m.group(1).rstrip("/"), m.group(2)) for m in _MANIFEST.finditer(script)) if "k8s/" in script else ()
 
 
 def expressions(value: Any) -> Iterator[str]:

@@ -14,11 +14,11 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from agent import resources
 from agent.documents import parse_yaml, read_text
 from agent.errors import InputError
 from agent.names import DNS_LABEL
-from agent.validation import alerting, argo, promql, tools
+from agent.validation import alerting, argo, promql, schemas, tools
+from agent.validation.schemas import Checker, Resources
 from agent.validation.violations import Violation, as_list, declare, dig, json_path, rule
 
 if TYPE_CHECKING:
@@ -94,6 +94,11 @@ def check(files: dict[str, str]) -> list[Violation]:
 
 
 def _documents(path: str, text: str, found: list[Violation]) -> Iterator[tuple[str, dict[str, Any]]]:
+    from agent.rendering.manifests import dumped_from
+
+    if (rendered := dumped_from(text)) is not None:  # exactly what rendering wrote: its documents, not a parse of them
+        yield from ((f"{path} (document {n})" if len(rendered) > 1 else path, doc) for n, doc in enumerate(rendered, start=1))
+        return
     parts = [p for p in _DOCUMENT_BREAK.split(text) if p.strip()]
     for n, part in enumerate(parts, start=1):
         artifact = f"{path} (document {n})" if len(parts) > 1 else path
@@ -175,15 +180,13 @@ def _schema(artifact: str, doc: Any, name: str) -> list[Violation]:
 
 
 @cache
-def _crd_validator(name: str) -> Any:
-    from jsonschema import Draft202012Validator
-
+def _crd_validator(name: str) -> Checker:
     if name == "rulefile":
-        group = json.loads(resources.read("schemas", "crds/prometheusrule.schema.json"))["$defs"]["group"]
+        group = schemas.load_file("crds/prometheusrule.schema.json")["$defs"]["group"]
         groups = {"type": "array", "items": group}
         schema = {"type": "object", "required": ["groups"], "additionalProperties": False, "properties": {"groups": groups}}
-        return Draft202012Validator(schema)
-    return Draft202012Validator(json.loads(resources.read("schemas", f"crds/{name}.schema.json")))
+        return Checker(schema)
+    return schemas.validator(f"crds/{name}.schema.json")
 
 
 @rule("manifests.analysis", A, "every AnalysisTemplate metric queries Prometheus with valid PromQL and says when it fails")
@@ -246,26 +249,20 @@ def _kubernetes_schemas() -> Path | None:
 
 
 @cache
-def _core_validator(folder: Path, api_version: str, kind: str) -> Any:
-    from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
-
+def _core_validator(folder: Path, api_version: str, kind: str) -> Checker | None:
     # The layout kubernetes-validate itself uses: <kind>-<group prefix>-<version>.json beside _definitions.json.
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     path = folder / f"{kind.lower()}-{group_version}.json"
     if not re.fullmatch(r"[a-z0-9-]+\.json", path.name) or not path.is_file():
         return None
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    registry: Registry[Any] = Resource.from_contents(schema) @ _definitions(folder)
-    return Draft202012Validator(schema, registry=registry)
+    return Checker(json.loads(path.read_text(encoding="utf-8")), _definitions(folder))
 
 
 @cache
-def _definitions(folder: Path) -> Any:
-    """One registry holding _definitions.json (1.8 MB), shared by every kind's validator: it caches what it resolves."""
-    from referencing import Registry, Resource
-
-    return Resource.from_contents(json.loads((folder / "_definitions.json").read_text(encoding="utf-8"))) @ Registry()
+def _definitions(folder: Path) -> Resources:
+    """_definitions.json (1.8 MB) under its own ``$id``, held once for every kind's schema."""
+    definitions = json.loads((folder / "_definitions.json").read_text(encoding="utf-8"))
+    return Resources({str(definitions.get("$id", "")): definitions})
 
 
 def _message(err: Any) -> str:
