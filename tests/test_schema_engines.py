@@ -126,16 +126,28 @@ def _strings(doc: Any) -> list[str]:
     return [v for path in _paths(doc) if isinstance(v := _at(doc, path), str)]
 
 
-def test_a_value_jsonschema_rs_cannot_represent_is_judged_by_python_jsonschema_alone() -> None:
-    checker = Checker({"type": "object", "properties": {"n": {"type": "integer", "maximum": 5}}})
-    assert checker.iter_errors({"n": 2**70})[0].validator == "maximum"
-    assert checker.iter_errors({"n": 3}) == []
+def test_a_value_jsonschema_rs_cannot_take_is_judged_by_python_jsonschema_alone() -> None:
+    """YAML reads `2026-11-28` as a date, which jsonschema-rs refuses to take (ValueError) rather than judge."""
+    import datetime
+
+    checker = Checker({"type": "object", "properties": {"until": {"type": "string"}, "n": {"type": "integer", "maximum": 5}}})
+    assert [e.validator for e in checker.iter_errors({"until": datetime.date(2026, 11, 28)})] == ["type"]
+    assert [e.validator for e in checker.iter_errors({"until": datetime.date(2026, 11, 28), "n": 2**70})] == ["type", "maximum"]
+    assert checker.iter_errors({"until": "2026-11-28", "n": 3}) == []
 
 
 def test_when_only_jsonschema_rs_rejects_its_own_errors_are_reported() -> None:
     checker = Checker({"type": "string", "pattern": "^[a-z]+$"})
     (error,) = checker.iter_errors("abc\n")
     assert isinstance(error, FastError) and error.validator == "pattern" and "abc" in error.message
+
+
+def test_a_trailing_newline_only_jsonschema_rs_refuses_keeps_the_policy_rule_of_its_keyword() -> None:
+    plan = copy.deepcopy(PLAN)
+    plan["monitoring"]["alerts"][0]["for"] = "5m\n"
+    plan["monitoring"]["alerts"][0]["labels"] = {"team\n": "sre"}
+    found = {(v.path, v.rule) for v in check_deployment(plan, ["/health"])}
+    assert {("$.monitoring.alerts[0].for", "deployment.alert_for"), ("$.monitoring.alerts[0].labels", "deployment.alert_labels")} <= found
 
 
 def test_a_trailing_newline_in_a_service_name_is_refused_with_a_path() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
@@ -40,11 +40,11 @@ def validator(file: str) -> Checker:
 class Checker:
     """One JSON Schema (2020-12) and the resources its ``$ref``s name, checked by two engines, each at what it is best at.
 
-    jsonschema-rs decides whether a document is valid (~15 ms to import, microseconds a document); python-jsonschema
-    (~60 ms to import) is loaded only when it is not, and lists every error with the messages, JSON paths and keywords
+    jsonschema-rs decides whether a document is valid (~25 ms to import, microseconds a document); python-jsonschema
+    (~75 ms to import) is loaded only when it is not, and lists every error with the messages, JSON paths and keywords
     that we report and the model reads. Fail closed: a document jsonschema-rs rejects is never passed, so should the
-    engines disagree, jsonschema-rs's own errors are reported; a value it cannot take (a number beyond 64 bits) or a
-    schema it cannot compile goes to python-jsonschema alone. Both treat ``format`` as an annotation.
+    engines disagree, jsonschema-rs's own errors are reported; a value it cannot take (a date YAML read) or a schema
+    it cannot compile goes to python-jsonschema alone. Both treat ``format`` as an annotation.
     `tests/test_schema_engines.py` holds the two to the same verdict on every schema we ship.
     """
 
@@ -60,7 +60,7 @@ class Checker:
         except (ValueError, TypeError, OverflowError):
             fast = None  # not a JSON value jsonschema-rs can represent: python-jsonschema decides alone
         found = list(self._full.iter_errors(doc))
-        return found or ([FastError.of(err) for err in fast.iter_errors(doc)] if fast is not None else [])
+        return found or ([FastError.of(err, self.schema) for err in fast.iter_errors(doc)] if fast is not None else [])
 
     @cached_property
     def _fast(self) -> Any:
@@ -113,12 +113,16 @@ class FastError:
     absolute_path: tuple[str | int, ...]
     validator: str
     instance: Any
-    schema: Mapping[str, Any] = field(default_factory=dict)
+    schema: Mapping[str, Any]
 
     @classmethod
-    def of(cls, err: Any) -> FastError:
-        keyword = str(err.schema_path[-1]) if err.schema_path else "schema"
-        return cls(str(err.message), tuple(err.instance_path), keyword, err.instance)
+    def of(cls, err: Any, root: Mapping[str, Any]) -> FastError:
+        """``schema`` is the failing keyword's subschema (where its ``x-rule`` is) when the path stays in ``root``, else {}."""
+        *parents, keyword = err.schema_path or ["schema"]
+        node: Any = root
+        for part in parents:
+            node = node.get(part) if isinstance(node, Mapping) else node[part] if isinstance(node, list) and isinstance(part, int) else None
+        return cls(str(err.message), tuple(err.instance_path), str(keyword), err.instance, node if isinstance(node, Mapping) else {})
 
 
 @rule("schema", "all", "the document matches its JSON Schema in `schemas/` (types, required fields, enums)")
