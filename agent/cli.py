@@ -7,12 +7,14 @@ log); with ``--json`` exactly one JSON object reaches stdout, whatever happens, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agent import collector
 from agent.errors import EXIT_APPROVED, EXIT_ERROR, EXIT_FAILED, Interrupted, decision_for, exit_code_for, scrub_secrets
 from agent.options import UsageProblem, parser, run_options
 
@@ -57,7 +59,10 @@ def main(argv: list[str] | None = None, *, fault: FaultHook | None = None) -> in
     from agent.signals import SignalGuard
 
     guard = SignalGuard()
-    with guard.installed():
+    # A bounded command (validate, render, an offline run) makes no cyclic garbage worth collecting before it exits;
+    # the model's conversation, with an HTTP client and retries, keeps the collector on.
+    bounded = args.command != "run" or args.backend == "offline"
+    with guard.installed(), collector.paused() if bounded else contextlib.nullcontext():
         try:
             if args.command == "run":
                 return _run(args, started, guard, fault)

@@ -8,8 +8,6 @@ so a 200,000-line log costs a scan, not a parse.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import mmap
 import os
@@ -18,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent import collector
 from agent.errors import CommitError
 from agent.files import sha256_of
 
@@ -76,25 +75,13 @@ def lines_from_end(path: Path) -> Iterator[bytes]:
             yield from reversed(parts)
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Parsing many lines builds only acyclic dicts and lists; the cycle collector would just rescan them (half the time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def read_decision_log(path: Path, warnings: list[str]) -> list[Entry]:
     """Every object in the log, oldest first; a malformed line is named in ``warnings`` and skipped.
 
     This parses the whole log: a run should use ``entries_from_end`` / ``find_devops`` instead.
     """
     entries: list[Entry] = []
-    with _collector_paused():
+    with collector.paused():
         for number, line in enumerate(lines(path), start=1):
             entry = parse(line)
             if entry is not None:
@@ -107,7 +94,7 @@ def read_decision_log(path: Path, warnings: list[str]) -> list[Entry]:
 def devops_entries(path: Path, epic_id: str | None = None) -> list[Entry]:
     """Every devops line (of ``epic_id`` when given), oldest first; only lines holding the right bytes are parsed."""
     needle = DEVOPS if epic_id is None else _needle(epic_id)
-    with _collector_paused():
+    with collector.paused():
         found = [parse(line) for line in lines(path) if DEVOPS in line and needle in line]
     return [e for e in found if e is not None and e.get("agent") == "devops" and (epic_id is None or str(e.get("epic_id")) == epic_id)]
 

@@ -224,3 +224,20 @@ def test_validate_and_offline_never_import_anthropic(project: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(("backend", "collecting"), [("offline", False), ("replay", True)])
+def test_the_cycle_collector_is_paused_only_for_bounded_work_and_restored_after(
+    backend: str, collecting: bool, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An offline run builds no cyclic garbage (so no collection); the model's conversation keeps the collector on."""
+    import gc
+
+    from tests.conftest import RECORDINGS
+
+    seen: list[bool] = []
+    replay = ["--replay", str(RECORDINGS / "approve_draft.json")] if backend == "replay" else []
+    code = main(["run", "--workspace", str(project), "--backend", backend, *replay], fault=lambda at: seen.append(gc.isenabled()))
+    capsys.readouterr()
+    assert code == 0 and seen and set(seen) == {collecting}
+    assert gc.isenabled()

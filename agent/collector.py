@@ -1,0 +1,25 @@
+"""The cycle collector, paused while a bounded command or a bulk parse builds data that holds no cycles."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """No cycle collection inside; the collector as it was after.
+
+    Reference counting still frees every object the moment nothing refers to it; a paused collector only defers
+    garbage that refers to itself, which parsing JSON, YAML and log lines never makes. Running, it rescans the growing
+    set of young containers again and again: a 13 MB implementation.json parses in ~140 ms paused, ~160 ms not, and
+    importing pydantic and building the upstream models pays the same toll (`make bench`, README).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
