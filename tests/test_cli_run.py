@@ -212,7 +212,7 @@ def test_legacy_json_message_is_read_and_archived(project: Path, capsys: pytest.
     assert "messages/inbox/devops/msg_2026_11_24_10_00_00.json" in entry["previous_artifacts"]
 
 
-def test_validate_and_offline_never_import_anthropic(project: Path) -> None:
+def test_validate_and_offline_never_import_anthropic_nor_python_jsonschema_for_valid_documents(project: Path) -> None:
     import subprocess
     import sys
 
@@ -221,6 +221,13 @@ def test_validate_and_offline_never_import_anthropic(project: Path) -> None:
         f"main(['run', '--backend', 'offline', '--workspace', {str(project)!r}])\n"
         f"main(['validate', '--workspace', {str(project)!r}])\n"
         "assert 'anthropic' not in sys.modules and 'httpx2' not in sys.modules, 'anthropic imported'\n"
+        "assert 'jsonschema' not in sys.modules, 'python-jsonschema imported though every document was valid'\n"
+        "import json, pathlib\n"
+        f"plan = pathlib.Path({str(project)!r}) / 'consensus/artifacts/deployment.json'\n"
+        "doc = json.loads(plan.read_text()); doc['infrastructure']['resources_required']['replicas'] = 1\n"
+        "plan.write_text(json.dumps(doc))\n"
+        f"assert main(['validate', '--workspace', {str(project)!r}]) == 1\n"
+        "assert 'jsonschema' in sys.modules, 'a rejected document is explained by python-jsonschema'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

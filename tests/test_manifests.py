@@ -83,6 +83,14 @@ def test_reading_a_rendered_file_back_gives_the_documents_it_was_dumped_from(ren
     assert manifests.dumped_from(files["prometheus/rules.yml"] + "# edited\n") is None
 
 
+def test_only_the_latest_renderings_are_kept_for_reading_back() -> None:
+    first = manifests.dump({"kind": "ConfigMap", "metadata": {"name": "first"}})
+    for n in range(manifests._DUMPED_KEPT):
+        manifests.dump({"kind": "ConfigMap", "metadata": {"name": f"later-{n}"}})
+    assert manifests.dumped_from(first) is None and len(manifests._DUMPED) == manifests._DUMPED_KEPT
+    assert manifests.dumped_from(manifests.dump({"kind": "ConfigMap"})) == ({"kind": "ConfigMap"},)
+
+
 @needs_tools
 def test_every_rendered_file_passes_every_check_with_the_real_tools(rendered: Rendered) -> None:
     _, _, files = rendered

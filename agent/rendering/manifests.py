@@ -111,12 +111,16 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
 
 
 _DUMPED: dict[str, tuple[dict[str, Any], ...]] = {}
+_DUMPED_KEPT = 256  # the last ten renderings or so: a long-lived process that renders many plans does not grow
 
 
 def dump(*docs: dict[str, Any]) -> str:
     # No line folding: a PromQL expression stays on one line, as people read and grep it.
     text: str = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000, explicit_start=len(docs) > 1)
+    _DUMPED.pop(text, None)
     _DUMPED[text] = docs
+    while len(_DUMPED) > _DUMPED_KEPT:
+        del _DUMPED[next(iter(_DUMPED))]
     return text
 
 
