@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,9 @@ def run_promtool(rule_files: dict[str, Any]) -> list[Violation]:
     binary = tools.find(PROMTOOL)
     if binary is None:
         return [tools.skipped(artifact, PROMTOOL, "promtool check rules", PROMTOOL_INSTALL) for artifact in rule_files]
+    import subprocess  # only when promtool runs
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="devops-agent-promtool-") as folder:
         paths = {}
         for n, (artifact, content) in enumerate(rule_files.items()):

@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.validation import tools
 from agent.validation.actions import A, jobs, steps
 from agent.validation.violations import Violation, declare, json_path
+
+if TYPE_CHECKING:
+    import subprocess
 
 TIMEOUT_SECONDS = 30
 ACTIONLINT = declare("cicd.actionlint", A, "actionlint reports no problem (syntax, keys, expressions, contexts, action inputs)")
@@ -64,21 +65,26 @@ def check(text: str, doc: Any = None) -> list[Violation]:
 def _check(text: str, scripts_json: str, enabled: bool) -> tuple[Violation, ...]:
     """Cached by text (the tool loop checks one workflow many times) and by whether the tools are on."""
     scripts: dict[str, list[str]] = json.loads(scripts_json)
+    skipped, planned = _plan(scripts)
+    if not planned:
+        return tuple(skipped)
+    import tempfile  # only when a linter runs (with none installed, nothing is written)
+
     with tempfile.TemporaryDirectory(prefix="devops-agent-lint-") as name:
         folder = Path(name)
         (folder / "cicd.yaml").write_text(text, encoding="utf-8")
-        found, planned = _plan(folder, scripts)
-        return (*found, *_run_all(planned, folder))
+        return (*skipped, *_run_all([make(binary, folder, scripts) for make, binary in planned], folder))
 
 
-def _plan(folder: Path, scripts: dict[str, list[str]]) -> tuple[list[Violation], list[_Job]]:
+def _plan(scripts: dict[str, list[str]]) -> tuple[list[Violation], list[tuple[Callable[..., _Job], str]]]:
+    """The linters that are missing (each a warning), and the job maker and binary of each that will run."""
     skipped, planned = [], []
     for tool, make in (("actionlint", _actionlint), ("zizmor", _zizmor), ("shellcheck", _shellcheck)):
         binary = tools.find(tool)
         if binary is None:
             skipped.append(tools.skipped(A, tool, CHECKS[tool], INSTALL[tool]))
         elif tool != "shellcheck" or scripts:
-            planned.append(make(binary, folder, scripts))
+            planned.append((make, binary))
     return skipped, planned
 
 
@@ -133,6 +139,8 @@ def _shellcheck_findings(output: str, names: dict[str, list[str]]) -> list[Viola
 
 
 def _run_all(planned: list[_Job], folder: Path) -> list[Violation]:
+    import subprocess  # only when a linter runs
+
     # zizmor goes online when it sees a GitHub token, even with nothing to ask: keep tokens away from every tool.
     env = {k: v for k, v in os.environ.items() if k not in {"GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN"}}
     started: list[tuple[_Job, subprocess.Popen[str] | str]] = []
@@ -148,6 +156,8 @@ def _run_all(planned: list[_Job], folder: Path) -> list[Violation]:
 def _collect(job: _Job, process: subprocess.Popen[str] | str) -> list[Violation]:
     if isinstance(process, str):
         return [_failed(job.tool, process)]
+    import subprocess
+
     try:
         out, err = process.communicate(timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
