@@ -1,5 +1,12 @@
-"""Entry point for ``python -m agent``."""
+"""Entry point for ``python -m agent`` and the ``devops-agent`` script."""
 
-from agent.cli import main
+import gc
 
-raise SystemExit(main())
+# Off until the command is known: importing makes no cyclic garbage worth the rescans, and `agent.cli.main` turns the
+# collector on for a conversation with the model (agent/collector.py).
+gc.disable()
+
+from agent.cli import entry  # noqa: E402
+
+if __name__ == "__main__":
+    entry()

@@ -7,7 +7,6 @@ log); with ``--json`` exactly one JSON object reaches stdout, whatever happens, 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent import collector
 from agent.errors import EXIT_APPROVED, EXIT_ERROR, EXIT_FAILED, Interrupted, decision_for, exit_code_for, scrub_secrets
-from agent.options import UsageProblem, parser, run_options
+from agent.options import COMMANDS, UsageProblem, parser, run_options
 
 if TYPE_CHECKING:
     from agent.journal import FaultHook
@@ -48,21 +47,28 @@ def emit(obj: dict[str, Any]) -> None:
     print(json.dumps(_scrubbed(obj)), flush=True)
 
 
+def entry() -> None:
+    """The process's entry point (``agent/__main__.py``, which starts with the collector off): ``main``, then exit."""
+    code = main()
+    collector.skip_at_exit()
+    raise SystemExit(code)
+
+
 def main(argv: list[str] | None = None, *, fault: FaultHook | None = None) -> int:
     """``fault`` is for tests: it is called at each point of the commit (see ``agent.journal``)."""
     started = time.perf_counter()
     words = sys.argv[1:] if argv is None else argv
     try:
-        args = parser().parse_args(argv)
+        args = parser(words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
     except UsageProblem as err:
         return _usage_error(str(err), words, started)
     from agent.signals import SignalGuard
 
     guard = SignalGuard()
     # A bounded command (validate, render, an offline run) makes no cyclic garbage worth collecting before it exits;
-    # the model's conversation, with an HTTP client and retries, keeps the collector on.
+    # the model's conversation, with an HTTP client and retries, runs with the collector on.
     bounded = args.command != "run" or args.backend == "offline"
-    with guard.installed(), collector.paused() if bounded else contextlib.nullcontext():
+    with guard.installed(), collector.paused() if bounded else collector.running():
         try:
             if args.command == "run":
                 return _run(args, started, guard, fault)

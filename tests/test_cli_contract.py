@@ -201,3 +201,31 @@ def test_scrub_secrets_covers_header_values_and_key_shapes() -> None:
     for secret in ("secret-value-123", "other-key", "tok-abcdefgh", "sk-ant-admin01-abcdef1234"):
         assert secret not in scrubbed
     assert scrub_secrets("plain words", {"ANTHROPIC_API_KEY": "a"}) == "plain words"  # a trivial 'key' blanks nothing
+
+
+PARSED = [
+    ["validate", "--workspace", "w", "--json"],
+    ["validate", "--bogus"],
+    ["validate", "--help"],
+    ["render", "--lock-timeout", "5"],
+    ["render", "--lock-timeout", "nan"],
+    ["run", "--backend", "offline", "--max-turns", "3", "--no-draft"],
+    ["run", "--backend", "nope"],
+    ["run", "--help"],
+    ["run", "validate"],
+]
+
+
+@pytest.mark.parametrize("argv", PARSED, ids=" ".join)
+def test_a_command_parsed_alone_parses_helps_and_fails_as_with_every_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.options import UsageProblem, parser
+
+    def outcome(only: str | None) -> tuple[str, str]:
+        try:
+            return "parsed", repr(sorted(vars(parser(only).parse_args(argv)).items()))
+        except UsageProblem as err:
+            return "usage", str(err)
+        except SystemExit:
+            return "help", capsys.readouterr().out
+
+    assert outcome(argv[0]) == outcome(None)

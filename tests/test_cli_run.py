@@ -248,3 +248,22 @@ def test_the_cycle_collector_is_paused_only_for_bounded_work_and_restored_after(
     capsys.readouterr()
     assert code == 0 and seen and set(seen) == {collecting}
     assert gc.isenabled()
+
+
+def test_the_entry_point_starts_with_the_collector_off_and_a_conversation_turns_it_on(project: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import RECORDINGS
+
+    code = (
+        "import gc, sys\nimport agent.__main__\nfrom agent.cli import main\n"
+        "assert not gc.isenabled(), 'collector on at start'\n"
+        "seen = []\n"
+        f"args = ['run', '--workspace', {str(project)!r}, '--backend', 'replay', '--replay', {str(RECORDINGS / 'approve_draft.json')!r}]\n"
+        "assert main(args, fault=lambda at: seen.append(gc.isenabled())) == 0\n"
+        "assert seen and all(seen), seen\n"
+        "assert not gc.isenabled(), 'not restored'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
