@@ -225,29 +225,29 @@ def parse_yaml(text: str, path: Path, *, yaml12_bools: bool = False) -> Any:
 
 def _check_nodes(root: yaml.Node, path: Path) -> None:
     """Count the nodes the document would expand to (sharing work across aliases) and refuse duplicate keys."""
-    sizes: dict[int, int] = {}
-    on_stack: set[int] = set()
-
-    def size(node: yaml.Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in on_stack:
-            raise InputError(path, "YAML alias refers to itself (recursive document)")
-        on_stack.add(key)
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            _unique_yaml_keys(node, path)
-            total += sum(size(k) + size(v) for k, v in node.value)
-        on_stack.discard(key)
-        total = min(total, MAX_EXPANDED_NODES + 1)
-        sizes[key] = total
-        return total
-
-    if size(root) > MAX_EXPANDED_NODES:
+    if _size(root, path, {}, set()) > MAX_EXPANDED_NODES:
         raise InputError(path, f"YAML aliases expand past {MAX_EXPANDED_NODES:,} nodes (alias bomb?); refused")
+
+
+def _size(node: yaml.Node, path: Path, sizes: dict[int, int], on_stack: set[int]) -> int:
+    # A module function, not a closure over itself: that would be a reference cycle per document, which the
+    # commands that run with the cycle collector off (agent/collector.py) would keep until they exit.
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in on_stack:
+        raise InputError(path, "YAML alias refers to itself (recursive document)")
+    on_stack.add(key)
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_size(child, path, sizes, on_stack) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        _unique_yaml_keys(node, path)
+        total += sum(_size(k, path, sizes, on_stack) + _size(v, path, sizes, on_stack) for k, v in node.value)
+    on_stack.discard(key)
+    total = min(total, MAX_EXPANDED_NODES + 1)
+    sizes[key] = total
+    return total
 
 
 def _unique_yaml_keys(node: yaml.MappingNode, path: Path) -> None:

@@ -267,3 +267,29 @@ def test_the_entry_point_starts_with_the_collector_off_and_a_conversation_turns_
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_bounded_run_makes_no_garbage_cycles_per_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With the collector off (agent/collector.py) a cycle made per inbox message would stay until the process exits."""
+    import gc
+    import shutil
+
+    from tests.conftest import EXAMPLE
+
+    def cyclic_garbage(messages: int) -> int:
+        project = tmp_path / f"project-{messages}"
+        shutil.copytree(EXAMPLE, project)
+        for i in range(messages):
+            note = f"from: quality\nto: devops\ntype: info\nsubject: note {i}\ncontent: {{text: fyi, refs: [a, b]}}\n"
+            (project / f"consensus/messages/inbox/devops/note_{i:03d}.yaml").write_text(note)
+        gc.collect()
+        gc.disable()
+        try:
+            assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+            return gc.collect()
+        finally:
+            gc.enable()
+            capsys.readouterr()
+
+    cyclic_garbage(1)  # the first run in this process imports and builds what later runs reuse
+    assert cyclic_garbage(200) - cyclic_garbage(2) < 50

@@ -76,14 +76,18 @@ def test_reading_a_rendered_file_back_gives_the_documents_it_was_dumped_from(ren
     """What lets the checks take a file that matches its rendering as the rendered documents, without parsing it."""
     from agent.documents import parse_yaml
 
-    _, _, files = rendered
+    deployment, facts, _ = rendered
+    files = manifests.render(deployment, facts)
     for path, text in files.items():
-        parsed = [parse_yaml(part, Path(path)) for part in re.split(r"(?m)^---[ \t]*$", text) if part.strip()]
+        parsed = [parse_yaml(part, Path(path)) for part in k8s._DOCUMENT_BREAK.split(text) if part.strip()]
         assert list(manifests.dumped_from(text) or ()) == parsed, path
     assert manifests.dumped_from(files["prometheus/rules.yml"] + "# edited\n") is None
+    k8s.check(files)  # the checks read the remembered documents and must leave them as they were dumped
+    assert all(manifests.dump(*(manifests.dumped_from(text) or ())) == text for text in files.values())
 
 
-def test_only_the_latest_renderings_are_kept_for_reading_back() -> None:
+def test_only_the_latest_renderings_are_kept_for_reading_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifests, "_DUMPED", {})
     first = manifests.dump({"kind": "ConfigMap", "metadata": {"name": "first"}})
     for n in range(manifests._DUMPED_KEPT):
         manifests.dump({"kind": "ConfigMap", "metadata": {"name": f"later-{n}"}})

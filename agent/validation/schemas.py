@@ -42,10 +42,11 @@ class Checker:
 
     jsonschema-rs decides whether a document is valid (~25 ms to import, microseconds a document); python-jsonschema
     (~75 ms to import) is loaded only when it is not, and lists every error with the messages, JSON paths and keywords
-    that we report and the model reads. Fail closed: a document jsonschema-rs rejects is never passed, so should the
-    engines disagree, jsonschema-rs's own errors are reported; a value it cannot take (a date YAML read) or a schema
-    it cannot compile goes to python-jsonschema alone. Both treat ``format`` as an annotation.
-    `tests/test_schema_engines.py` holds the two to the same verdict on every schema we ship.
+    that we report and the model reads, and with them any error jsonschema-rs found that python-jsonschema did not.
+    A value jsonschema-rs cannot take (a date YAML read) or a schema it cannot compile goes to python-jsonschema alone.
+    Both treat ``format`` as an annotation. What jsonschema-rs passes is passed, so our schemas keep to regex syntax
+    that means the same in both dialects (explicit classes, no ``\\s``, ``\\d`` or ``\\w``), and
+    `tests/test_schema_engines.py` holds the two engines to one verdict on mutations of valid documents.
     """
 
     schema: Mapping[str, Any]
@@ -60,7 +61,12 @@ class Checker:
         except (ValueError, TypeError, OverflowError):
             fast = None  # not a JSON value jsonschema-rs can represent: python-jsonschema decides alone
         found = list(self._full.iter_errors(doc))
-        return found or ([FastError.of(err, self.schema) for err in fast.iter_errors(doc)] if fast is not None else [])
+        if fast is None:
+            return found
+        # What jsonschema-rs alone rejects is reported too (rare: the engines' regex dialects differ at the edges).
+        reported = {(tuple(err.absolute_path), err.validator) for err in found}
+        fast_only = [FastError.of(err, self.schema) for err in fast.iter_errors(doc)]
+        return found + [e for e in fast_only if (e.absolute_path, e.validator) not in reported]
 
     @cached_property
     def _fast(self) -> Any:
@@ -117,12 +123,29 @@ class FastError:
 
     @classmethod
     def of(cls, err: Any, root: Mapping[str, Any]) -> FastError:
-        """``schema`` is the failing keyword's subschema (where its ``x-rule`` is) when the path stays in ``root``, else {}."""
+        """``schema``: the failing keyword's subschema (where its ``x-rule`` is), found from ``root``; else {}."""
         *parents, keyword = err.schema_path or ["schema"]
-        node: Any = root
-        for part in parents:
-            node = node.get(part) if isinstance(node, Mapping) else node[part] if isinstance(node, list) and isinstance(part, int) else None
+        node = _subschema(root, parents)
         return cls(str(err.message), tuple(err.instance_path), str(keyword), err.instance, node if isinstance(node, Mapping) else {})
+
+
+def _subschema(root: Mapping[str, Any], path: list[Any]) -> Any:
+    """The node at ``path`` in ``root``, following local ``$ref``s (jsonschema-rs 0.30 keeps them in its paths;
+    later releases give the place the reference leads to); None when the path leaves ``root``."""
+    node: Any = root
+    for part in path:
+        if part == "$ref" and isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            node = root if ref.startswith("#") else None
+            for token in ref[1:].split("/")[1:] if node is not None else []:
+                node = node.get(token.replace("~1", "/").replace("~0", "~")) if isinstance(node, Mapping) else None
+        elif isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
 
 
 @rule("schema", "all", "the document matches its JSON Schema in `schemas/` (types, required fields, enums)")
