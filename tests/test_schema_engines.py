@@ -1,11 +1,10 @@
 """The two JSON Schema engines give one verdict: jsonschema-rs decides, python-jsonschema explains what it rejects.
 
-Every schema we ship is checked against its valid documents and systematic mutations of them (each value replaced by
-every JSON type and edge value, each key removed, an unknown key added); a document is passed only if both engines
-pass it, and when python-jsonschema finds nothing wrong with a document jsonschema-rs rejects, jsonschema-rs's errors
-are reported (fail closed).
+Each of our schemas and the CRD schemas is checked against valid documents and systematic mutations of them (each
+value replaced by every JSON type and by edge strings where the regex dialects part, each key removed, an unknown key
+added): the Checker passes what jsonschema-rs passes, so the engines must agree, except where jsonschema-rs is the
+stricter one; errors only jsonschema-rs finds are reported beside python-jsonschema's (fail closed).
 """
-
 from __future__ import annotations
 
 import copy
@@ -83,7 +82,8 @@ def rendered() -> dict[str, list[Any]]:
 
 
 def corpus() -> dict[str, list[Any]]:
-    """Per schema file, its valid documents: the example plan, the seed's veto, the plan's rendered manifests."""
+    """Per schema file, valid documents: the example plan, the seed's vetoes, a decision-log line, one input of each
+    edit tool, and the plan's rendered manifests (for the CRD schemas)."""
     import yaml
 
     vetoes = [yaml.safe_load(f.read_text()) for f in sorted((ROOT / "fixtures" / "validator" / "veto" / "valid").glob("*.yaml"))]
