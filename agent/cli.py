@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import time
-import traceback
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agent import collector
@@ -45,6 +44,12 @@ def _scrubbed(value: Any) -> Any:
 def emit(obj: dict[str, Any]) -> None:
     """The one JSON object of ``--json`` on stdout."""
     print(json.dumps(_scrubbed(obj)), flush=True)
+
+
+def _traceback() -> str:
+    import traceback  # only for --traceback: not paid by every start
+
+    return traceback.format_exc().rstrip()
 
 
 def entry() -> None:
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None, *, fault: FaultHook | None = None) -> in
 def _failed(args: argparse.Namespace, err: BaseException, started: float) -> int:
     code = exit_code_for(err)
     if args.traceback:
-        say(traceback.format_exc().rstrip())
+        say(_traceback())
     _err(f"error: {err}" if code == EXIT_ERROR else f"failed: {err}")
     if args.json:
         emit(_error_object(args.command, decision_for(err), code, str(err), started))
@@ -127,7 +132,7 @@ def _run(args: argparse.Namespace, started: float, guard: SignalGuard, fault: Fa
         result = runner.result
         result.decision, result.exit_code, result.reason = decision_for(err), exit_code_for(err), str(err)
         if args.traceback:
-            say(traceback.format_exc().rstrip())
+            say(_traceback())
         _err(f"error: {err}" if result.exit_code == EXIT_ERROR else f"failed: {err}")
     _report(result, args.json, time.perf_counter() - started)
     return result.exit_code

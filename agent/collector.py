@@ -13,8 +13,8 @@ def paused() -> contextlib.AbstractContextManager[None]:
     Reference counting still frees every object the moment nothing refers to it; a paused collector only defers
     garbage that refers to itself, which parsing JSON, YAML and log lines never makes (a test runs 200 inbox messages
     and counts the cycles left). Running, it rescans the growing set of young containers again and again: a 13 MB
-    implementation.json parses in ~140 ms paused, ~160 ms not, and importing pydantic and building the upstream
-    models pays the same toll (`make bench`, README).
+    implementation.json parses in ~140 ms paused, ~160 ms not, and importing modules pays the same toll
+    (`make bench`, README).
     """
     return _collecting(False)
 

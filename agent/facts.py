@@ -259,7 +259,7 @@ def language(impl: Implementation, plan: Plan, files: FileFacts, assumptions: li
 
 
 def _declared_language(impl: Implementation, plan: Plan) -> tuple[Language, str | None]:
-    sources = [impl.model_extra or {}, (impl.service.model_extra or {}) if impl.service else {}, plan.model_extra or {}]
+    sources = [impl.extra, impl.service.extra if impl.service else {}, plan.extra]
     for source in sources:
         # "python_version: 3.12" says its language in the key; "language: python" + "language_version: 3.12" in two values.
         words = [f"{_KEY_LANGUAGE.get(key, '')} {source[key]}" for key in _LANGUAGE_KEYS if key in source]

@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic_core import ValidationError
 
 from agent.decision_log import entries_from_end, find_devops
 from agent.documents import load_json_file, load_yaml_file, parse_json, parse_yaml, printable, read_text
 from agent.errors import InputError
 from agent.names import is_epic_id
-from agent.upstream import EpicState, Implementation, Message, Plan, Review, read_iteration, shown
+from agent.upstream import EpicState, Implementation, Lenient, Message, Plan, Review, read_iteration, shown
 from agent.workspace import EPIC_DIR, Workspace, real_folder
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=Lenient)
 MAX_MESSAGE_BYTES = 1_048_576
 _QUIETLY_IGNORED = frozenset({".gitkeep", ".keep"})
 
@@ -80,7 +80,7 @@ def _typed(model: type[M], data: Any, path: Path) -> M:
     if not isinstance(data, dict):
         raise InputError(path, f"expected a JSON object at the top level, found {type(data).__name__}")
     try:
-        return model.model_validate(data)
+        return model.read(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])  # keys are upstream text
@@ -158,7 +158,7 @@ def _read_epic(workspace: Workspace, warnings: list[str]) -> EpicFile | None:
         try:
             data = load_json_file(path) if name.endswith(".json") else load_yaml_file(path)
             if isinstance(data, dict):
-                return EpicState.model_validate(data), path
+                return EpicState.read(data), path
             warnings.append(f"{path}: ignored (expected a mapping at the top level)")
         except (InputError, ValidationError) as err:
             warnings.append(f"{path}: ignored ({err})")

@@ -1,6 +1,6 @@
 """Typed, lenient views of what upstream agents write: review, implementation, plan, messages.
 
-Upstream agents are LLMs: unknown fields are kept (``extra="allow"``), optional
+Upstream agents are LLMs: unknown fields are kept (:attr:`Lenient.extra`), optional
 fields may be missing, and values are coerced only where that is unambiguous
 (``"2"`` → 2 for an iteration). What a gate decides on (statuses, the security
 scan, blockers, iterations) is kept raw here and read strictly by the functions
@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from functools import cached_property
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_serializer
+from pydantic_core import SchemaSerializer, SchemaValidator
+from pydantic_core import core_schema as cs
 
 from agent.documents import printable
 from agent.facts import as_list, as_text, declared_endpoints, task_files
@@ -74,37 +77,147 @@ def _to_status(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) else None
 
 
-Iteration = Annotated[int | None, BeforeValidator(_lenient_iteration)]
-Text = Annotated[str | None, BeforeValidator(as_text)]
-Items = Annotated[list[Any], BeforeValidator(as_list)]
-Status = Annotated[str | None, BeforeValidator(_to_status)]
+# ---------------------------------------------------------------- the typed views, validated by pydantic-core
 
 
-class Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+class _Declared:
+    """A field declared on a :class:`Lenient` view: its pydantic-core schema and the keys it is read from."""
+
+    def __init__(self, schema: cs.CoreSchema, keys: tuple[str, ...] = ()) -> None:
+        self.schema, self.keys = schema, keys
+
+
+def raw() -> Any:
+    """Kept exactly as written (``None`` when absent): what a gate reads strictly."""
+    return _Declared(cs.with_default_schema(cs.any_schema(), default=None))
+
+
+def _coerced(function: Callable[[Any], Any], schema: cs.CoreSchema, *keys: str) -> Any:
+    before = cs.no_info_before_validator_function(function, cs.nullable_schema(schema))
+    return _Declared(cs.with_default_schema(before, default=None), keys)
+
+
+def text(*keys: str) -> Any:
+    """A string (a number or a boolean reads as its text); ``keys`` are the document keys, the field's name when none."""
+    return _coerced(as_text, cs.str_schema(), *keys)
+
+
+def status() -> Any:
+    """A word compared case-insensitively: stripped and lower-cased; anything but a string reads as ``None``."""
+    return _coerced(_to_status, cs.str_schema())
+
+
+def iteration() -> Any:
+    """An iteration when it reads as one (see :func:`read_iteration`), else ``None``."""
+    return _coerced(_lenient_iteration, cs.int_schema())
+
+
+def items() -> Any:
+    """A list: a missing value is empty, a single value a list of one."""
+    return _Declared(cs.with_default_schema(cs.no_info_before_validator_function(as_list, cs.list_schema()), default_factory=list))
+
+
+def mapping() -> Any:
+    """An object with string keys (empty when absent); anything else is a validation error naming the field."""
+    return _Declared(cs.with_default_schema(cs.dict_schema(cs.str_schema(), cs.any_schema()), default_factory=dict))
+
+
+def name() -> Any:
+    """A required file name; written out (to the prompt) escaped, since it may hold undecodable bytes."""
+    return _Declared(cs.str_schema(serialization=cs.plain_serializer_function_ser_schema(printable, return_schema=cs.str_schema())))
+
+
+def view(cls: type[Lenient]) -> Any:
+    """A nested object read as ``cls`` (``None`` when absent or null)."""
+    return _Declared(cs.with_default_schema(cs.nullable_schema(cls.core_schema), default=None))
+
+
+def views(cls: type[Lenient]) -> Any:
+    """A list of objects read as ``cls`` (empty when absent)."""
+    return _Declared(cs.with_default_schema(cs.list_schema(cls.core_schema), default_factory=list))
+
+
+def _choices(*keys: str) -> list[list[str | int]]:
+    """pydantic-core's alias choices: the first of ``keys`` present is read."""
+    return [[key] for key in keys]
+
+
+class Lenient:
+    """A lenient, typed view of an upstream document, validated by pydantic-core (pydantic's validation engine).
+
+    A subclass declares its fields as class attributes (``name: str | None = text()``); unknown keys are kept in
+    :attr:`extra`. The schema is built once, when the class is defined, from these declarations: the models are
+    static, so pydantic's schema generation from annotations (its import and the building, ~55 ms of every start
+    here) would be paid for nothing. Validation, coercion and the error messages are pydantic's.
+    """
+
+    # The attributes pydantic-core sets on what it builds; the declared fields live in the instance's __dict__.
+    __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
+    __pydantic_extra__: dict[str, Any] | None
+    core_schema: ClassVar[cs.ModelSchema]
+    _validator: ClassVar[SchemaValidator]
+    _serializer: ClassVar[SchemaSerializer]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = {name: value for name, value in vars(cls).items() if isinstance(value, _Declared)}
+        for name in declared:
+            delattr(cls, name)  # the value lives in each instance's __dict__
+        fields = {
+            name: cs.model_field(
+                field.schema,
+                validation_alias=_choices(*field.keys, name) if field.keys else None,
+                serialization_alias=field.keys[0] if field.keys else None,
+            )
+            for name, field in declared.items()
+        }
+        # "allow" on both levels: the fields' validator keeps unknown keys, the model's serializer writes them back.
+        inner = cs.model_fields_schema(fields, model_name=cls.__name__, extra_behavior="allow")
+        cls.core_schema = cs.model_schema(cls, inner, config=cs.CoreConfig(extra_fields_behavior="allow"))
+        cls._validator = SchemaValidator(cls.core_schema)
+        cls._serializer = SchemaSerializer(cls.core_schema)
+
+    @classmethod
+    def read(cls, data: Any) -> Self:
+        """The view of ``data``; raises pydantic-core's ValidationError naming the field that cannot be read."""
+        result: Self = cls._validator.validate_python(data)
+        return result
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The keys the view does not declare, as written."""
+        return self.__pydantic_extra__ or {}
+
+    def document(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        """The view as JSON-ready data under the document's own keys, unknown keys included."""
+        result: dict[str, Any] = self._serializer.to_python(self, mode="json", by_alias=True, exclude_none=exclude_none)
+        return result
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 class Approval(Lenient):
-    status: Any = None
-    conditions: Items = Field(default_factory=list)
-    merge_ready: Any = None
+    status: Any = raw()
+    conditions: list[Any] = items()
+    merge_ready: Any = raw()
 
 
 class Review(Lenient):
-    epic_id: Text = None
-    iteration: Any = None
-    timestamp: Text = None
-    review_status: Any = None
-    approval: Any = None
-    security_scan: Any = None
-    blockers: Any = None
-    three_pass_review: dict[str, Any] = Field(default_factory=dict)
-    test_analysis: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    epic_id: str | None = text()
+    iteration: Any = raw()
+    timestamp: str | None = text()
+    review_status: Any = raw()
+    approval: Any = raw()
+    security_scan: Any = raw()
+    blockers: Any = raw()
+    three_pass_review: dict[str, Any] = mapping()
+    test_analysis: dict[str, Any] = mapping()
+    metrics: dict[str, Any] = mapping()
 
     @property
     def approval_block(self) -> Approval | None:
-        return Approval.model_validate(self.approval) if isinstance(self.approval, dict) else None
+        return Approval.read(self.approval) if isinstance(self.approval, dict) else None
 
     def statuses(self) -> dict[str, Any]:
         """Every status field present (null counts as absent) that quality's approval consists of, raw, by its path in review.json."""
@@ -253,56 +366,53 @@ def describe(item: Any) -> str:
 
 
 class Service(Lenient):
-    name: Text = None
-    port: Any = None
-    endpoints: Items = Field(default_factory=list)
-    dependencies: Items = Field(default_factory=list)
-    metrics_endpoint: Text = None
+    name: str | None = text()
+    port: Any = raw()
+    endpoints: list[Any] = items()
+    dependencies: list[Any] = items()
+    metrics_endpoint: str | None = text()
 
 
 class Implementation(Lenient):
-    epic_id: Text = None
-    iteration: Any = None
-    tasks_completed: Items = Field(default_factory=list)
-    code_metrics: dict[str, Any] = Field(default_factory=dict)
-    deviations: Items = Field(default_factory=list)
-    blockers: Items = Field(default_factory=list)
-    service: Service | None = None
+    epic_id: str | None = text()
+    iteration: Any = raw()
+    tasks_completed: list[Any] = items()
+    code_metrics: dict[str, Any] = mapping()
+    deviations: list[Any] = items()
+    blockers: list[Any] = items()
+    service: Service | None = view(Service)
 
-    _files: tuple[str, ...] | None = PrivateAttr(default=None)
-
+    @cached_property
     def files(self) -> tuple[str, ...]:
         """Every file the tasks created or modified, computed once (a 13 MB implementation.json lists 80,000)."""
-        if self._files is None:
-            self._files = task_files(self.tasks_completed)
-        return self._files
+        return task_files(self.tasks_completed)
 
     def declared_endpoints(self) -> list[str]:
         """Endpoints the developer declared (``service.endpoints`` or top-level ``endpoints``)."""
         listed = list(self.service.endpoints) if self.service else []
-        return declared_endpoints(listed + as_list((self.model_extra or {}).get("endpoints")))
+        return declared_endpoints(listed + as_list(self.extra.get("endpoints")))
 
 
 class RollbackPlan(Lenient):
-    trigger_conditions: Items = Field(default_factory=list)
-    procedure: Items = Field(default_factory=list)
-    time_to_rollback: Any = None
+    trigger_conditions: list[Any] = items()
+    procedure: list[Any] = items()
+    time_to_rollback: Any = raw()
 
 
 class Risk(Lenient):
-    risk: Text = None
-    likelihood: Status = None
-    impact: Status = None
-    mitigation: Text = None
+    risk: str | None = text()
+    likelihood: str | None = status()
+    impact: str | None = status()
+    mitigation: str | None = text()
 
 
 class Plan(Lenient):
-    epic_id: Text = None
-    iteration: Any = None
-    stages: Items = Field(default_factory=list)
-    test_strategy: dict[str, Any] = Field(default_factory=dict)
-    rollback_plan: RollbackPlan | None = None
-    risks: list[Risk] = Field(default_factory=list)
+    epic_id: str | None = text()
+    iteration: Any = raw()
+    stages: list[Any] = items()
+    test_strategy: dict[str, Any] = mapping()
+    rollback_plan: RollbackPlan | None = view(RollbackPlan)
+    risks: list[Risk] = views(Risk)
 
     def test_cases(self) -> list[str]:
         cases: list[str] = []
@@ -315,10 +425,10 @@ class Plan(Lenient):
 
 
 class EpicState(Lenient):
-    epic_id: Text = None
-    title: Text = None
-    iteration: Any = None
-    current_iteration: Any = None
+    epic_id: str | None = text()
+    title: str | None = text()
+    iteration: Any = raw()
+    current_iteration: Any = raw()
 
     @property
     def raw_iteration(self) -> Any:
@@ -328,33 +438,29 @@ class EpicState(Lenient):
 class Message(Lenient):
     """An inbox message, normalised from the YAML form or the legacy JSON header/body form."""
 
-    file: str
-    sender: Text = Field(default=None, alias="from")
-    recipient: Text = Field(default=None, alias="to")
-    timestamp: Text = None
-    epic_id: Text = None
-    iteration: Iteration = None
-    type: Status = None
-    subject: Text = None
-    content: Any = None
-    action_needed: Text = None
+    # ``file`` keeps the name's bytes (surrogateescape) for archiving; a dump (the prompt) gets text that encodes.
+    file: str = name()
+    sender: str | None = text("from")
+    recipient: str | None = text("to")
+    timestamp: str | None = text()
+    epic_id: str | None = text()
+    iteration: int | None = iteration()
+    type: str | None = status()
+    subject: str | None = text()
+    content: Any = raw()
+    action_needed: str | None = text()
 
     @property
     def label(self) -> str:
         """The file name safe to print or put in prompt markup (the name itself may hold undecodable bytes)."""
         return printable(self.file)
 
-    @field_serializer("file")
-    def _file_shown(self, file: str) -> str:
-        # ``file`` keeps the name's bytes (surrogateescape) for archiving; a dump (the prompt) gets text that encodes.
-        return printable(file)
-
     @classmethod
     def from_document(cls, file: str, data: dict[str, Any]) -> Message:
         if isinstance(data.get("header"), dict):
             header, body = data["header"], data.get("body")
             body = body if isinstance(body, dict) else {"text": body}
-            return cls.model_validate(
+            return cls.read(
                 {
                     **header,
                     "file": file,
@@ -363,4 +469,4 @@ class Message(Lenient):
                     "action_needed": body.get("action_needed"),
                 }
             )
-        return cls.model_validate({**data, "file": file})
+        return cls.read({**data, "file": file})

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,7 +110,7 @@ class Writer:
 
     def commit(self, decision: Decision) -> Committed:
         """Write the decision; the caller holds ``locked(workspace)`` and has run ``journal.recover``."""
-        root, commit = staging_root(self.ws), f"{self.moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
+        root, commit = staging_root(self.ws), f"{self.moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(4).hex()}"
         journal: Journal | None = None
         try:
             journal = self._prepare(decision, root, commit)

@@ -103,7 +103,7 @@ def floor_rows(bench: Bench) -> list[Row]:
         ("floor: the interpreter (python -c pass)", "", ms(imports("pass"))),
         ("floor: import yaml, jsonschema_rs (every validate checks schemas)", "", ms(imports("import yaml, jsonschema_rs"))),
         (
-            "floor: import yaml, jsonschema_rs + pydantic with the upstream models (every run)",
+            "floor: import yaml, jsonschema_rs + the upstream views on pydantic-core (every run)",
             "",
             ms(imports("import yaml, jsonschema_rs, agent.upstream")),
         ),

@@ -88,7 +88,7 @@ def test_without_thresholds_in_the_plan_the_defaults_are_said(tmp_path: Path) ->
     ],
 )
 def test_threshold_reading_is_conservative(text: str, rate: float | None, latency: tuple[float, str] | None) -> None:
-    plan = Plan.model_validate({"rollback_plan": {"trigger_conditions": [text], "procedure": ["x"]}})
+    plan = Plan.read({"rollback_plan": {"trigger_conditions": [text], "procedure": ["x"]}})
     found_rate, found_latency = thresholds.error_rate(plan), thresholds.latency(plan)
     assert (found_rate.value if found_rate else None) == pytest.approx(rate)
     if latency is None:
@@ -100,7 +100,7 @@ def test_threshold_reading_is_conservative(text: str, rate: float | None, latenc
 
 
 def test_the_tightest_threshold_wins_and_slo_fields_count() -> None:
-    plan = Plan.model_validate(
+    plan = Plan.read(
         {"rollback_plan": {"trigger_conditions": ["error rate > 2%"]}, "success_metrics": {"api": ["error rate > 0.1%", "p99 > 250ms"]}}
     )
     assert thresholds.error_rate(plan) == thresholds.Threshold(0.001, source="error rate > 0.1%")

@@ -212,7 +212,7 @@ def test_legacy_json_message_is_read_and_archived(project: Path, capsys: pytest.
     assert "messages/inbox/devops/msg_2026_11_24_10_00_00.json" in entry["previous_artifacts"]
 
 
-def test_validate_and_offline_never_import_anthropic_nor_python_jsonschema_for_valid_documents(project: Path) -> None:
+def test_validate_and_offline_never_import_anthropic_pydantic_models_nor_python_jsonschema_for_valid_documents(project: Path) -> None:
     import subprocess
     import sys
 
@@ -221,6 +221,8 @@ def test_validate_and_offline_never_import_anthropic_nor_python_jsonschema_for_v
         f"main(['run', '--backend', 'offline', '--workspace', {str(project)!r}])\n"
         f"main(['validate', '--workspace', {str(project)!r}])\n"
         "assert 'anthropic' not in sys.modules and 'httpx2' not in sys.modules, 'anthropic imported'\n"
+        "assert 'pydantic' not in sys.modules, 'pydantic imported: the upstream views need pydantic-core alone'\n"
+        "assert 'pydantic_core' in sys.modules, 'the upstream views are validated by pydantic-core'\n"
         "assert 'jsonschema' not in sys.modules, 'python-jsonschema imported though every document was valid'\n"
         "import json, pathlib\n"
         f"plan = pathlib.Path({str(project)!r}) / 'consensus/artifacts/deployment.json'\n"

@@ -251,7 +251,7 @@ def test_plain_approvals_still_pass(project: Path, fields: dict[str, Any]) -> No
 
 
 def test_not_approved_names_the_field(project: Path) -> None:
-    review = Review.model_validate({"review_status": "approved", "approval": {"status": {"status": "rejected"}}})
+    review = Review.read({"review_status": "approved", "approval": {"status": {"status": "rejected"}}})
     assert not_approved(review) == 'quality has not approved (approval.status={"status": "rejected"} in artifacts/review.json)'
 
 
@@ -444,7 +444,7 @@ def test_symlinked_inbox_entry_is_never_read(tmp_path: Path, project: Path, caps
     link = project / INBOX / "config.yaml"
     link.symlink_to(secret)
     inputs = load(Workspace.locate(project))
-    assert all("KUBECONFIG" not in str(m.model_dump()) for m in inputs.messages)
+    assert all("KUBECONFIG" not in str(m.document()) for m in inputs.messages)
     assert [m.file for m in inputs.messages] == ["approved_2026_11_24_14_00_10.yaml"]
     assert any("config.yaml: is a symbolic link; not read" in w for w in inputs.warnings)
     set_review(project, security_scan={})
@@ -715,7 +715,7 @@ def test_traceback_only_on_request(project: Path, capsys: pytest.CaptureFixture[
 def test_a_dumped_message_names_its_file_in_text_that_encodes(project: Path) -> None:
     (project / INBOX / os.fsdecode(b"\xff\xfe.yaml")).write_text("from: architect\n")
     message = next(m for m in load(Workspace.locate(project)).messages if m.file.endswith("\udcfe.yaml"))
-    dumped = message.model_dump(mode="json", by_alias=True)
+    dumped = message.document()
     assert dumped["file"] == "\\xff\\xfe.yaml" and json.dumps(dumped, ensure_ascii=False).encode("utf-8")
     assert os.fsencode(message.file) == b"\xff\xfe.yaml"
 

@@ -6,7 +6,6 @@ byte-identical request and recordings and the prompt cache keep working.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import string
@@ -66,6 +65,8 @@ def system_prompt(draft: bool = False) -> str:
 
 def attribute(value: str) -> str:
     """``value`` safe inside a double-quoted markup attribute: control characters spelled out, ``& < > " '`` escaped."""
+    import html  # only when documents are rendered: a backend that reads no prompt does not pay for it
+
     printable = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in value)
     return html.escape(printable, quote=True)
 
@@ -100,7 +101,7 @@ def _documents(inputs: Inputs) -> tuple[dict[str, Any], list[str]]:
     docs: dict[str, Any] = {f"artifacts/{name}": value for name, value in inputs.raw.items()}
     messages = sorted(inputs.messages, key=lambda m: (str(m.timestamp or ""), m.file))
     for message in messages:
-        docs[f"messages/inbox/devops/{message.file}"] = message.model_dump(mode="json", by_alias=True, exclude_none=True)
+        docs[f"messages/inbox/devops/{message.file}"] = message.document(exclude_none=True)
     return docs, [f"messages/inbox/devops/{m.file}" for m in messages]
 
 

@@ -79,7 +79,7 @@ def render(facts: Facts, deployment: dict[str, Any]) -> str:
         "concurrency": {"group": f"deploy-{target.app}", "cancel-in-progress": False},
         "jobs": {"test": _test_job(facts), "build": _build_job(), **_deploy_jobs(facts, deployment, target, stages)},
     }
-    return _header(facts) + _pin_comments(_dump(doc))
+    return _header(facts) + _pin_comments(_dump(doc), doc)
 
 
 def _test_job(facts: Facts) -> dict[str, Any]:
@@ -303,9 +303,10 @@ def _load(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def _pin_comments(text: str) -> str:
-    """Add `# <version>` after each pinned `uses:` line; both come from our table, and the data must not change."""
+def _pin_comments(text: str, doc: dict[str, Any]) -> str:
+    """Add `# <version>` after each pinned `uses:` line of ``text``, the dump of ``doc``; both come from our table, and
+    the data must not change (the commented text must read back as ``doc``)."""
     commented = _USES.sub(lambda m: m.group(0) + (f" # {pin.version}" if (pin := known(m.group(2), m.group(3))) else ""), text)
-    if _load(commented) != _load(text):
+    if _load(commented) != doc:
         raise AssertionError("adding version comments changed the workflow")
     return commented

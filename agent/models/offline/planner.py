@@ -44,7 +44,7 @@ def plan(inputs: Inputs) -> Decision:
 def gather(inputs: Inputs) -> Facts | Veto:
     impl, assumptions = inputs.implementation, list[str]()
     declared = impl.declared_endpoints()
-    files = facts_.file_facts(impl.files())
+    files = facts_.file_facts(impl.files)
     if files.ignored:
         assumptions.append(f"{files.ignored} file path(s) in implementation.json are not plain relative paths; ignored")
     probes = _probes(declared, files, inputs.plan, assumptions)
@@ -87,7 +87,7 @@ def facts_for_plan(inputs: Inputs, deployment: dict[str, Any]) -> Facts:
 def describe(inputs: Inputs, probes: tuple[str, str], rollback_steps: list[str], assumptions: list[str]) -> Facts:
     """Everything about the service but the decision: names, language, CI gates, paths."""
     impl, declared = inputs.implementation, inputs.implementation.declared_endpoints()
-    files = facts_.file_facts(impl.files())
+    files = facts_.file_facts(impl.files)
     service, app = facts_.service_name(impl.service.name if impl.service else None, files, inputs.epic_id, assumptions)
     language, version, version_file = facts_.language(impl, inputs.plan, files, assumptions)
     facts = Facts(

@@ -54,7 +54,7 @@ def _texts(plan: Plan) -> list[str]:
     """Where a plan states thresholds: rollback triggers, risks, and extra fields about metrics, SLOs or alerts."""
     texts = [str(t) for t in plan.rollback_plan.trigger_conditions] if plan.rollback_plan else []
     texts += [t for r in plan.risks for t in (r.risk, r.mitigation) if t]
-    for key, value in (plan.model_extra or {}).items():
+    for key, value in plan.extra.items():
         if any(word in key.lower() for word in _WORDS):
             texts += _strings(value)
     return [" ".join(t.split()) for t in texts]
