@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import yaml
 
@@ -12,26 +13,23 @@ if TYPE_CHECKING:
     from agent.inputs import Inputs
 
 
-@dataclass(frozen=True)
-class Approve:
+class Approve(NamedTuple):
     deployment: dict[str, Any]
     cicd: str
     runbook: str
     reason: str = ""
     kind: Literal["approve"] = "approve"
-    derived: dict[str, str] = field(default_factory=dict)
+    derived: Mapping[str, str] = MappingProxyType({})
     """Files rendered from the plan (manifests, alert rules), by path relative to ``artifacts/``."""
 
 
-@dataclass(frozen=True)
-class Veto:
+class Veto(NamedTuple):
     subject: str
     content: dict[str, Any]
     action_needed: str
     reason: str = ""
     kind: Literal["veto"] = "veto"
     source: str = "model"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Decision = Approve | Veto

@@ -7,8 +7,8 @@ fails closed: anything short of an unambiguous approval and an unambiguous pass 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 from agent.artifacts import Veto
 from agent.inputs import Inputs
@@ -19,12 +19,11 @@ IMPLEMENTATION = "artifacts/implementation.json"
 _PASS_WORDS = frozenset({"pass", "passed", "approved"})
 
 
-@dataclass(frozen=True)
-class GateResult:
+class GateResult(NamedTuple):
     outcome: Literal["not_ready", "veto", "pass"]
     reason: str = ""
     veto: Veto | None = None
-    findings: list[str] = field(default_factory=list)
+    findings: Sequence[str] = ()
 
 
 def evaluate(inputs: Inputs) -> GateResult:
@@ -151,7 +150,7 @@ def _sentences(parts: list[str]) -> str:
     return ". ".join(p.rstrip(".") for p in parts if p) + "."
 
 
-def _evidence(found: list[Any]) -> list[Any]:
+def _evidence(found: Sequence[Any]) -> list[Any]:
     """Findings as given when they are small (structured evidence for quality), else one line each; at most MAX_EVIDENCE."""
     kept = [item if _small(item) else describe(item) for item in found[:MAX_EVIDENCE]]
     return kept + ([f"(+{len(found) - MAX_EVIDENCE} more findings)"] if len(found) > MAX_EVIDENCE else [])

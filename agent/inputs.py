@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic_core import ValidationError
 
@@ -198,8 +198,7 @@ def _epic_from_folder(workspace: Workspace) -> str | None:
     return f"EP-{int(match.group(1)):03d}" if match else None
 
 
-@dataclass(frozen=True)
-class _Said:
+class _Said(NamedTuple):
     """One source's iteration: ``value`` when it gives a good one, ``problems`` for each bad one it gave."""
 
     where: str

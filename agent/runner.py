@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +144,7 @@ class Runner:
             self._warn(warning)
         self.guard.committed = True
 
-    def _converse(self, inputs: Inputs, findings: list[str], moment: Any) -> Decision:
+    def _converse(self, inputs: Inputs, findings: Sequence[str], moment: Any) -> Decision:
         """Ask the model (with the offline planner's draft unless --no-draft), audited in a transcript."""
         from agent.models.offline import OfflineModel, planner
         from agent.models.progress import LiveLine

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.artifacts import Approve, Decision, Veto, stamp_deployment, veto_message, veto_stamps
 from agent.facts import Facts
@@ -64,8 +64,7 @@ class Slot:
         return ("offline planner's draft" if self.source == "draft" else "written by the model") + rerendered + edited + withdrawn
 
 
-@dataclass(frozen=True)
-class Tool:
+class Tool(NamedTuple):
     artifact: str
     build: Callable[[Stage, str, dict[str, Any]], Built]
     edit: bool = False
@@ -150,7 +149,7 @@ class Stage:
             veto = self.slots["veto"].approvable
             if veto is None:
                 return "submit_decision rejected: no valid veto is staged; call write_veto before it, in the same reply.", False, None
-            return "Veto accepted.", True, replace(veto, reason=reason)
+            return "Veto accepted.", True, veto._replace(reason=reason)
         bundle = Bundle(*(self.slots[name].approvable for name in ARTIFACTS))
         blocking = errors(check_bundle(bundle, self.declared, artifacts_dir=self.artifacts_dir(), external=self.external))
         if blocking:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, NamedTuple, Self
 
 from pydantic_core import SchemaSerializer, SchemaValidator
 from pydantic_core import core_schema as cs
@@ -249,13 +248,12 @@ METADATA = frozenset(
 """Keys read as harmless context; any key outside these, the verdicts and the findings makes the scan unreadable."""
 
 
-@dataclass(frozen=True)
-class ScanReading:
+class ScanReading(NamedTuple):
     """What the scan says: ``found`` is the evidence of findings (``total`` how many), ``problems`` what could not be read."""
 
     state: ScanState
-    found: list[Any] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    found: Sequence[Any] = ()
+    problems: Sequence[str] = ()
     verdict: str = ""
     total: int = 0
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from agent.errors import InputError, UnsafePathError, WorkspaceNotFoundError
 from agent.lock import locked as locked  # re-exported: the lock is part of the workspace's API
@@ -16,8 +15,7 @@ Layout = Literal["classic", "per_epic"]
 EPIC_DIR = re.compile(r"^epic_(\d+)$")
 
 
-@dataclass(frozen=True)
-class Workspace:
+class Workspace(NamedTuple):
     """Paths of one consensus folder; nothing here touches the disk but ``locate``."""
 
     consensus: Path

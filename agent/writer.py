@@ -21,11 +21,10 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent import decision_log
 from agent import journal as journal_steps
@@ -48,12 +47,11 @@ def _nothing() -> None:
     """Default checkpoint: nothing asks the commit to stop."""
 
 
-@dataclass(frozen=True)
-class Committed:
+class Committed(NamedTuple):
     written: list[Path]
     archived: list[Path]
     log_entry: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
+    warnings: Sequence[str] = ()
 
 
 def printable(name: str) -> str:

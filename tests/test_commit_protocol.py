@@ -55,7 +55,7 @@ sys.exit(main(["run", "--backend", "offline", "--json", "--workspace", sys.argv[
 # real runner with the offline planner's decision plus rendered files, so the test does not depend on
 # which renderer the run path uses.
 DERIVED = FAULT + """
-import dataclasses, json
+import json
 from pathlib import Path
 from agent.models.offline import planner
 from agent.options import RunOptions
@@ -64,7 +64,7 @@ RENDERED = {"k8s/production/kustomization.yaml": "resources: [rollout.yaml]\\n",
             "prometheus/rules.yml": "groups: []\\n"}
 class WithRenderedFiles(Runner):
     def _converse(self, inputs, findings, moment):
-        return dataclasses.replace(planner.plan(inputs), derived=RENDERED)
+        return planner.plan(inputs)._replace(derived=RENDERED)
 result = WithRenderedFiles(RunOptions(workspace=Path(sys.argv[1]), backend="offline"), log=lambda line: None, fault=fault).run()
 print(json.dumps(result.to_json(0.0)))
 sys.exit(result.exit_code)

@@ -50,7 +50,9 @@ def test_a_file_name_with_undecodable_bytes_is_kept_and_written_escaped() -> Non
         (Message, {"from": "quality"}, ("file",)),
     ],
 )
-def test_a_value_of_the_wrong_shape_is_an_error_naming_its_place(view_class: type[Lenient], data: dict[str, Any], where: tuple[Any, ...]) -> None:
+def test_a_value_of_the_wrong_shape_is_an_error_naming_its_place(
+    view_class: type[Lenient], data: dict[str, Any], where: tuple[Any, ...]
+) -> None:
     with pytest.raises(ValidationError) as raised:
         view_class.read(data)
     assert raised.value.errors()[0]["loc"] == where

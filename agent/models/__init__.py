@@ -7,8 +7,8 @@ Only ``agent.models.anthropic`` imports the ``anthropic`` SDK, and only when cho
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from agent.errors import ModelError
 
@@ -27,6 +27,8 @@ USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cac
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens of one or more requests; ``a + b`` adds them (a record that adds, so not a tuple, whose ``+`` concatenates)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
@@ -48,21 +50,19 @@ class Usage:
         return cls(*(v if isinstance(v := raw.get(f), int) else 0 for f in USAGE_FIELDS))
 
 
-@dataclass(frozen=True)
-class ToolCall:
+class ToolCall(NamedTuple):
     id: str
     name: str
     input: Any
 
 
-@dataclass(frozen=True)
-class ModelResponse:
+class ModelResponse(NamedTuple):
     """A Messages API response. ``content`` keeps the blocks exactly as received,
     so thinking blocks (and their signatures) go back to the API unchanged."""
 
     content: list[dict[str, Any]]
     stop_reason: str | None
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = Usage()
     requests: int = 1
     stop_details: dict[str, Any] | None = None
 

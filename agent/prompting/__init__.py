@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from agent import resources
 from agent.artifacts import Approve, Decision
@@ -87,8 +86,7 @@ def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-@dataclass(frozen=True)
-class Assembly:
+class Assembly(NamedTuple):
     request: dict[str, Any]
     omitted: list[str]
     document_tokens: int = 0
@@ -140,7 +138,7 @@ def _dump_plan(value: Any) -> str:
 
 
 def user_turn(
-    inputs: Inputs, findings: list[str], max_input_tokens: int, *, draft: Decision | None = None, count: Counter | None = None
+    inputs: Inputs, findings: Sequence[str], max_input_tokens: int, *, draft: Decision | None = None, count: Counter | None = None
 ) -> tuple[str, list[str], int, bool]:
     blocks, omitted, used, counted = _fitted_blocks(inputs, max_input_tokens, count)
     values = {
@@ -164,7 +162,7 @@ def _task(draft: Decision | None) -> str:
 
 def assemble(
     inputs: Inputs,
-    findings: list[str],
+    findings: Sequence[str],
     *,
     model: str,
     max_input_tokens: int,

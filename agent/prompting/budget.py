@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 CHARS_PER_TOKEN = 2.6
 """Calibrated for compact JSON on the Sonnet 5.x tokenizer: 3.5 undercounted by ~30 % (a 60k budget
@@ -35,8 +34,7 @@ def _size(value: Any) -> int:
     return len(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str))
 
 
-@dataclass(frozen=True)
-class _Bulk:
+class _Bulk(NamedTuple):
     size: int
     label: str
     path: Path

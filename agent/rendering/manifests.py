@@ -6,9 +6,9 @@ no longer match the plan. Every file goes through the YAML dumper; names are DNS
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import yaml
 
@@ -27,8 +27,7 @@ KNOWN_FILES = frozenset(
 """Every file name rendering can write under k8s/<env>/ (and so may replace or remove there)."""
 
 
-@dataclass(frozen=True)
-class Workload:
+class Workload(NamedTuple):
     """What deploys the service, named as every artifact refers to it."""
 
     kind: Literal["Deployment", "Rollout"]
@@ -138,7 +137,7 @@ def rollout_seconds(deployment: dict[str, Any], facts: Named, env: str) -> int:
     return rollouts.rollout_seconds(spec.read(deployment, facts), env)
 
 
-def stale(artifacts_dir: Path, rendered: dict[str, str]) -> list[str]:
+def stale(artifacts_dir: Path, rendered: Mapping[str, str]) -> list[str]:
     """Files rendering once wrote that it no longer writes (another strategy's workload, say)."""
     found = [
         f"k8s/{env}/{path.name}"

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 TABLE = Path(__file__).resolve().parent / "action_pins.json"
 SHA = re.compile(r"[0-9a-f]{40}")
 
 
-@dataclass(frozen=True)
-class Pin:
+class Pin(NamedTuple):
     action: str
     version: str
     sha: str

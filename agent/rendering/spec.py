@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent.names import dns_label
 
@@ -16,8 +15,7 @@ DEFAULT_METRICS_PATH = "/metrics"
 NAME_LABEL = "app.kubernetes.io/name"
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(NamedTuple):
     """One plan, as rendering needs it (a schema-valid deployment.json; optional fields defaulted)."""
 
     app: str

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
@@ -37,8 +36,7 @@ SOAK_CHUNK_MINUTES = 300
 _PATH = re.compile(r"(?:/[A-Za-z0-9._~-]*)+")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """What the deploy jobs act on, every field checked safe for a workflow."""
 
     app: str

@@ -12,10 +12,9 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent.validation import tools
 from agent.validation.actions import A, jobs, steps
@@ -41,8 +40,7 @@ _ZIZMOR_RAN = {0, 11, 12, 13, 14}
 """zizmor's exit codes when it ran: 0 none, 11-14 the highest severity found; anything else is a failure."""
 
 
-@dataclass(frozen=True)
-class _Job:
+class _Job(NamedTuple):
     tool: str
     args: list[str]
     ran: Callable[[int], bool]

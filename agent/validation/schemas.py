@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent import resources
 from agent.validation.violations import RULES, Violation, json_path, rule
@@ -111,8 +111,7 @@ class Resources:
         return registry
 
 
-@dataclass(frozen=True)
-class FastError:
+class FastError(NamedTuple):
     """A jsonschema-rs error with the attributes of python-jsonschema's that our reports read."""
 
     message: str

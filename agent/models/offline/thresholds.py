@@ -7,8 +7,7 @@ percentile, within sane bounds; the tightest such threshold wins. Anything else 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.upstream import Plan
 
@@ -20,8 +19,7 @@ _LATENCY = re.compile(
 _WORDS = ("metric", "monitor", "slo", "sli", "alert", "success")
 
 
-@dataclass(frozen=True)
-class Threshold:
+class Threshold(NamedTuple):
     value: float
     """A ratio (0.005 for 0.5 %) or seconds (0.3 for 300 ms)."""
     quantile: str = ""
