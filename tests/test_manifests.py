@@ -15,6 +15,7 @@ import yaml
 
 from agent.facts import Facts
 from agent.rendering import manifests, rollouts
+from agent.rendering.memo import MANIFESTS, Renderings
 from agent.validation import check_deployment, errors, k8s, promql
 from agent.workspace import Workspace
 from tests import vendor_crds
@@ -80,19 +81,23 @@ def test_reading_a_rendered_file_back_gives_the_documents_it_was_dumped_from(ren
     files = manifests.render(deployment, facts)
     for path, text in files.items():
         parsed = [parse_yaml(part, Path(path)) for part in k8s._DOCUMENT_BREAK.split(text) if part.strip()]
-        assert list(manifests.dumped_from(text) or ()) == parsed, path
-    assert manifests.dumped_from(files["prometheus/rules.yml"] + "# edited\n") is None
+        assert list(MANIFESTS.of(text) or ()) == parsed, path
+    assert MANIFESTS.of(files["prometheus/rules.yml"] + "# edited\n") is None
     k8s.check(files)  # the checks read the remembered documents and must leave them as they were dumped
-    assert all(manifests.dump(*(manifests.dumped_from(text) or ())) == text for text in files.values())
+    assert all(manifests.dump(*(MANIFESTS.of(text) or ())) == text for text in files.values())
 
 
 def test_only_the_latest_renderings_are_kept_for_reading_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifests, "_DUMPED", {})
+    kept = Renderings(kept=MANIFESTS.kept)
+    monkeypatch.setattr(manifests, "MANIFESTS", kept)
     first = manifests.dump({"kind": "ConfigMap", "metadata": {"name": "first"}})
-    for n in range(manifests._DUMPED_KEPT):
+    for n in range(kept.kept):
         manifests.dump({"kind": "ConfigMap", "metadata": {"name": f"later-{n}"}})
-    assert manifests.dumped_from(first) is None and len(manifests._DUMPED) == manifests._DUMPED_KEPT
-    assert manifests.dumped_from(manifests.dump({"kind": "ConfigMap"})) == ({"kind": "ConfigMap"},)
+    assert kept.of(first) is None and len(kept) == kept.kept
+    assert kept.of(manifests.dump({"kind": "ConfigMap"})) == ({"kind": "ConfigMap"},)
+    again = manifests.dump({"kind": "ConfigMap", "metadata": {"name": "later-0"}})  # remembered anew: now the newest
+    manifests.dump({"kind": "ConfigMap", "metadata": {"name": "one more"}})
+    assert kept.of(again) is not None
 
 
 @needs_tools

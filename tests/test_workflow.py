@@ -6,6 +6,7 @@ from the example and planned by the offline planner, then checked by the real to
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from agent.facts import Facts
 from agent.inputs import load
 from agent.models.offline import planner
 from agent.rendering import pins, workflow
+from agent.rendering.memo import WORKFLOWS
 from agent.validation import check_cicd, check_runbook, errors
 from agent.workspace import Workspace
 from tests.conftest import EXAMPLE, require
@@ -130,6 +132,42 @@ def test_rendered_workflow_realises_its_plan(tmp_path: Path, language: str, stra
     found = check_cicd(decision.cicd, decision.deployment, artifacts_dir=facts.artifacts_dir, external=False)
     assert [str(v) for v in found] == []
     assert errors(check_runbook(decision.runbook, decision.deployment)) == []
+    # The same text not as rendered (one more line end) is parsed, not taken from the renderer: the same verdict.
+    found = check_cicd(decision.cicd + "\n", decision.deployment, artifacts_dir=facts.artifacts_dir, external=False)
+    assert [str(v) for v in found] == []
+
+
+@pytest.mark.parametrize(("language", "strategy"), CASES, ids=[f"{a}-{b}" for a, b in CASES])
+def test_a_rendered_workflow_reads_back_as_its_document_and_the_checks_leave_that_document_alone(
+    tmp_path: Path, language: str, strategy: str
+) -> None:
+    """What lets `validation.cicd` take a workflow it is given back as the rendered document, without parsing it."""
+    decision, facts = approve(make_service(tmp_path / "repo", language, strategy))
+    remembered = WORKFLOWS.of(decision.cicd)
+    assert remembered is not None and len(remembered) == 1
+    document = copy.deepcopy(remembered[0])
+    assert parse_yaml(decision.cicd, Path("cicd.yaml"), yaml12_bools=True) == document
+    # The version comments are comments: the text reads the same without them.
+    bare = re.sub(r" # v[0-9.]+$", "", decision.cicd, flags=re.M)
+    assert bare != decision.cicd and parse_yaml(bare, Path("cicd.yaml"), yaml12_bools=True) == document
+    check_cicd(decision.cicd, decision.deployment, artifacts_dir=facts.artifacts_dir, external=False)
+    assert remembered[0] == document
+
+
+def test_a_table_row_whose_version_is_not_a_plain_release_tag_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = json.loads(pins.TABLE.read_text())
+    good = table["actions"]["actions/checkout"][0]
+    forged = {"version": "v9.0.0\npermissions: write-all", "sha": "f" * 40}
+    table["actions"]["actions/checkout"] = [forged, good]
+    path = tmp_path / "action_pins.json"
+    path.write_text(json.dumps(table))
+    monkeypatch.setattr(pins, "TABLE", path)
+    pins.table.cache_clear()
+    try:
+        assert pins.latest("actions/checkout").sha == good["sha"]
+        assert pins.known("actions/checkout", "f" * 40) is None
+    finally:
+        pins.table.cache_clear()
 
 
 def jobs_of(text: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import yaml
 
 from agent.rendering import alerts, core, rollouts, spec
+from agent.rendering.memo import MANIFESTS
 from agent.rendering.spec import ENVIRONMENTS, Spec
 
 if TYPE_CHECKING:
@@ -109,27 +110,10 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
         return True
 
 
-_DUMPED: dict[str, tuple[dict[str, Any], ...]] = {}
-_DUMPED_KEPT = 256  # the last ten renderings or so: a long-lived process that renders many plans does not grow
-
-
 def dump(*docs: dict[str, Any]) -> str:
     # No line folding: a PromQL expression stays on one line, as people read and grep it.
     text: str = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000, explicit_start=len(docs) > 1)
-    _DUMPED.pop(text, None)
-    _DUMPED[text] = docs
-    while len(_DUMPED) > _DUMPED_KEPT:
-        del _DUMPED[next(iter(_DUMPED))]
-    return text
-
-
-def dumped_from(text: str) -> tuple[dict[str, Any], ...] | None:
-    """The documents this process dumped to exactly ``text`` (a rendered file read back), else None.
-
-    Reading them back would give the same documents (`tests/test_manifests.py` parses every file of every strategy and
-    compares), so the checks of a file that matches its rendering take them instead of parsing the text again.
-    """
-    return _DUMPED.get(text)
+    return MANIFESTS.remember(text, *docs)
 
 
 def rollout_seconds(deployment: dict[str, Any], facts: Named, env: str) -> int:

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 TABLE = Path(__file__).resolve().parent / "action_pins.json"
 SHA = re.compile(r"[0-9a-f]{40}")
+VERSION = re.compile(r"v[0-9]+(?:\.[0-9]+)*")
+"""A release tag as the table may give it: written after ``#`` at the end of a ``uses:`` line, it is a YAML comment."""
 
 
 class Pin(NamedTuple):
@@ -27,7 +29,11 @@ def table() -> dict[str, tuple[Pin, ...]]:
     """Each action's pins, newest release first, as the table lists them."""
     data = json.loads(TABLE.read_text(encoding="utf-8"))
     return {
-        action: tuple(Pin(action, str(row["version"]), str(row["sha"])) for row in rows if SHA.fullmatch(str(row["sha"])))
+        action: tuple(
+            Pin(action, str(row["version"]), str(row["sha"]))
+            for row in rows
+            if SHA.fullmatch(str(row["sha"])) and VERSION.fullmatch(str(row["version"]))
+        )
         for action, rows in data["actions"].items()
     }
 

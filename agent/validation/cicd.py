@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.documents import parse_yaml
 from agent.errors import InputError
+from agent.rendering.memo import WORKFLOWS
 from agent.validation import cicd_plan, cicd_security, external
 from agent.validation.actions import A, jobs, needs, steps
 from agent.validation.actions import violation as _v
@@ -29,6 +30,8 @@ STEP_KEYS = ("id", "if", "name", "uses", "run", "working-directory", "shell", "w
 
 def parse(text: str) -> tuple[Any, list[Violation]]:
     """The workflow as data (YAML 1.2 booleans, so `on` stays a key), or a syntax violation."""
+    if (rendered := WORKFLOWS.of(text)) is not None:  # exactly what the renderer wrote: its document, not a parse of it
+        return rendered[0], []
     try:
         return parse_yaml(text, Path(A), yaml12_bools=True), []
     except InputError as err:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from agent.documents import parse_yaml, read_text
 from agent.errors import InputError
 from agent.names import DNS_LABEL
+from agent.rendering.memo import MANIFESTS
 from agent.validation import alerting, argo, promql, schemas, tools
 from agent.validation.schemas import Checker, Resources
 from agent.validation.violations import Violation, as_list, declare, dig, json_path, rule
@@ -94,9 +95,7 @@ def check(files: dict[str, str]) -> list[Violation]:
 
 
 def _documents(path: str, text: str, found: list[Violation]) -> Iterator[tuple[str, dict[str, Any]]]:
-    from agent.rendering.manifests import dumped_from
-
-    if (rendered := dumped_from(text)) is not None:  # exactly what rendering wrote: its documents, not a parse of them
+    if (rendered := MANIFESTS.of(text)) is not None:  # exactly what rendering wrote: its documents, not a parse of them
         yield from ((f"{path} (document {n})" if len(rendered) > 1 else path, doc) for n, doc in enumerate(rendered, start=1))
         return
     parts = [p for p in _DOCUMENT_BREAK.split(text) if p.strip()]
