@@ -1,4 +1,7 @@
-"""The bulk fast paths give what the plain definitions give: strict JSON's depth check at and around the limit."""
+"""The bulk fast paths (``task_files``, ``check_depth``) give what the plain per-item definitions give.
+
+Each fast path is compared with a straightforward reference, written here as the code read before it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,63 @@ import pytest
 
 from agent.documents import MAX_DEPTH, _few_brackets, check_depth, parse_json
 from agent.errors import InputError
+from agent.facts import task_files
+
+# ---------------------------------------------------------------- references
+
+
+def reference_task_files(tasks: list[Any]) -> tuple[str, ...]:
+    found: list[str] = []
+    for task in tasks:
+        if isinstance(task, dict):
+            for key in ("files_created", "files_modified"):
+                value = task.get(key)
+                listed = [] if value is None else value if isinstance(value, list) else [value]
+                found += [f for f in listed if isinstance(f, str)]
+    return tuple(found)
+
+
+# ---------------------------------------------------------------- task_files
+
+
+class _Renamed(dict[str, Any]):
+    """A mapping whose ``get`` answers differently from ``dict.get``: read through its own method."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return ["renamed.py"] if key == "files_created" else default
+
+
+class _Paths(list[Any]):
+    pass
+
+
+class _Text(str):
+    pass
+
+
+TASK_SHAPES: list[list[Any]] = [
+    [],
+    [{"files_created": ["a.py"], "files_modified": ["b.py", "c.py"]}, {"files_created": [], "files_modified": ["d.py"]}],
+    [{"files_created": ["a.py"]}, {"files_modified": ["b.py"]}, {}],
+    [{"files_created": None, "files_modified": ["b.py"]}],
+    [{"files_created": "one.py", "files_modified": ["b.py"]}],
+    [{"files_created": ["a.py", 3, None, {"x": 1}, ["n.py"], "z.py"], "files_modified": [True]}],
+    [{"files_created": 7, "files_modified": {"a.py": 1}}],
+    [{"files_created": ["a.py"]}, "not a task", None, ["x.py"], {"files_modified": ["b.py"]}],
+    [_Renamed(files_created=["own.py"], files_modified=["m.py"]), {"files_created": ["a.py"]}],
+    [{"files_created": _Paths(["sub.py"]), "files_modified": ["b.py"]}],
+    [{"files_created": [_Text("t.py"), "u.py"], "files_modified": _Text("v.py")}],
+    [{"files_created": ["a.py"], "files_modified": ()}],
+    [{"files_created": ["a.py"], "files_modified": ""}],
+]
+
+
+@pytest.mark.parametrize("tasks", TASK_SHAPES)
+def test_task_files_is_the_reference(tasks: list[Any]) -> None:
+    found = task_files(tasks)
+    assert found == reference_task_files(tasks)
+    assert [type(f) for f in found] == [type(f) for f in reference_task_files(tasks)]
+
 
 # ---------------------------------------------------------------- depth and strict JSON
 
