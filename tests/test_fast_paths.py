@@ -1,6 +1,8 @@
-"""The bulk fast paths (``task_files``, ``check_depth``) give what the plain per-item definitions give.
+"""The bulk fast paths (``file_facts``, ``task_files``, ``check_depth``) give what the plain per-item definitions give.
 
-Each fast path is compared with a straightforward reference, written here as the code read before it.
+Each fast path is compared with a straightforward reference, written here as the code read before it, over inputs
+chosen to trip a text trick: unsafe paths first, in the middle or last, ``..`` segments beside ``...`` names, paths
+holding a newline (one that splits into two safe-looking lines too), dotfiles, trailing slashes, non-ASCII.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +18,50 @@ import pytest
 
 from agent.documents import MAX_DEPTH, _few_brackets, check_depth, parse_json
 from agent.errors import InputError
-from agent.facts import task_files
+from agent.facts import FileFacts, all_safe_paths, file_facts, is_safe_path, task_files
 
 # ---------------------------------------------------------------- references
+
+
+def reference_is_safe_path(text: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9._/-]+", text)) and text[0] not in "/-" and ".." not in text.split("/")
+
+
+def reference_language(name: str) -> str | None:
+    if name == "go.mod":
+        return "go"
+    if name == "package.json":
+        return "node"
+    extensions = {".py": "python", ".go": "go", ".js": "node", ".mjs": "node", ".cjs": "node", ".ts": "node", ".tsx": "node"}
+    suffix = name[name.rfind(".") :] if "." in name.lstrip(".") else ""
+    return extensions.get(suffix)
+
+
+def reference_app_hint(path: str) -> tuple[str, str] | None:
+    parts = [p for p in path.split("/") if p not in {"", "."}]
+    if len(parts) >= 3 and parts[0] in {"src", "app", "lib", "cmd", "internal"} and "health" in parts[-1]:
+        return parts[-2], path
+    return None
+
+
+def reference_file_facts(listed: tuple[str, ...]) -> FileFacts:
+    """``file_facts`` one path at a time, as it read before the fast paths."""
+    files = tuple(f for f in listed if reference_is_safe_path(f))
+    names = [f.rstrip("/").rsplit("/", 1)[-1] for f in files]
+    kinds = Counter(kind for kind in map(reference_language, names) if kind)
+    language = max(sorted(kinds), key=lambda k: kinds[k]) if kinds else None
+    sources = Counter(f.split("/", 1)[0] for f in files if "/" in f)
+    for skipped in ("", ".", "tests", "test", "docs"):
+        sources.pop(skipped, None)
+    return FileFacts(
+        files=files,
+        ignored=len(listed) - len(files),
+        language=language,  # type: ignore[arg-type]
+        go_mod=next((f for f, n in zip(files, names, strict=True) if n == "go.mod"), None),
+        source_dir=max(sorted(sources), key=sources.__getitem__) if sources else "src",
+        app_hint=next((hint for f in files if "health" in f and (hint := reference_app_hint(f))), None),
+        health_file=next((f for f, n in zip(files, names, strict=True) if "health" in n.split(".")[0].lower()), None),
+    )
 
 
 def reference_task_files(tasks: list[Any]) -> tuple[str, ...]:
@@ -29,6 +73,69 @@ def reference_task_files(tasks: list[Any]) -> tuple[str, ...]:
                 listed = [] if value is None else value if isinstance(value, list) else [value]
                 found += [f for f in listed if isinstance(f, str)]
     return tuple(found)
+
+
+# ---------------------------------------------------------------- paths
+
+SAFE = ("src/app.py", "src/m1/__init__.py", "lib/util.go", "web/index.ts", "cmd/svc/main.go", "README", "a.b.c.py")
+
+ODD = (
+    *("../x", "a/../b", "a/..", "..", "../", "./..", "a/../", "..\n"),  # `..` segments
+    *("...", "a/.../b", "a..b/c.py", "x..py", "..py", "...py", ".py", "a/.py", "a/..go", ".x.go", "./", ".", "./y.py"),
+    *("-rf", "/etc/passwd", "src/-x.py", "//x", "-", "/", "src/", "src//", "src/app.py/", "src/app.tsx//", "a//b.js"),
+    *(".env", ".github/workflows/ci.yml", "go.mod", "cmd/go.mod", "x/.go.mod", "go.mod/", "package.json", "web/package.json"),
+    *("x.tar.gz", "x.ts", "x.tsx", "y.mjs", "z.cjs", "py", "go", "src/go", "mod", "x.PY", "x.py.bak", "x.ts.tsx"),
+    *("", "\n", "a\nb", "src/app.py\n../x", "src/app.py\nsrc/b.py", "src/b.py\n", "\nsrc/b.py", "\n\n", "a\r", "a\rb.py"),
+    *("ünï/x.py", "src/é.py", "src/app\u2028.py", "a b.py", "a\\b.py", "a\tb", "\x00", "src/\udcff.py", "ｓｒｃ/x.py"),
+    *("./src/health.py", "src/Health_Check.py", "lib/svc/HEALTHZ.go", "app/x/health", "a/health.py.bak", "x.health.py"),
+    *("tests/test_health.py", "docs/x.md", "test/a/b/health.py", "src/a/b/c/healthz.go", "internal/pay/healthz.go", "Health.py"),
+)
+
+
+@pytest.mark.parametrize("path", ODD + SAFE)
+def test_is_safe_path_is_the_reference(path: str) -> None:
+    assert is_safe_path(path) == reference_is_safe_path(path)
+    assert all_safe_paths((path,)) == reference_is_safe_path(path)
+
+
+@pytest.mark.parametrize("odd", ODD)
+@pytest.mark.parametrize("where", ["first", "middle", "last", "alone", "twice"])
+def test_file_facts_is_the_reference_wherever_an_odd_path_stands(odd: str, where: str) -> None:
+    safe = [f"src/m{i}/{name}" for i, name in enumerate(["a.py", "health_1.py", "b.go", "c.ts", "d.py"] * 4)]
+    listed = {
+        "first": [odd, *safe],
+        "middle": [*safe[:10], odd, *safe[10:]],
+        "last": [*safe, odd],
+        "alone": [odd],
+        "twice": [odd, *safe, odd],
+    }[where]
+    paths = tuple(listed)
+    assert all_safe_paths(paths) == all(map(reference_is_safe_path, paths))
+    assert file_facts.__wrapped__(paths) == reference_file_facts(paths)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_file_facts_is_the_reference_on_random_mixtures(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = ODD + SAFE
+    paths = tuple(rng.choice(pool) for _ in range(rng.randint(0, 12)))
+    assert all_safe_paths(paths) == all(map(reference_is_safe_path, paths))
+    assert file_facts.__wrapped__(paths) == reference_file_facts(paths)
+
+
+def test_file_facts_counts_languages_and_folders_exactly() -> None:
+    """Close counts and ties decide the language and the source folder: every file must be counted exactly once."""
+    listed = ("a/x.ts", "a/y.tsx", "b/z.py", "b/.py", "b/..py", "c/w.py/", "go.mod", "d/go.mod", "top.go", "e/f.mjs")
+    facts = file_facts.__wrapped__(listed)
+    assert facts == reference_file_facts(listed)
+    # go 3 (go.mod twice, top.go), node 3, python 2 (`.py` and `..py` have no suffix): the tie goes to the first name.
+    assert (facts.language, facts.source_dir, facts.go_mod) == ("go", "b", "go.mod")
+
+
+def test_a_path_holding_a_newline_is_not_read_as_two_safe_paths() -> None:
+    paths = ("src/app.py", "src/b.py\nsrc/c.py", "src/d.py")
+    assert not all_safe_paths(paths)
+    assert file_facts.__wrapped__(paths).files == ("src/app.py", "src/d.py")
 
 
 # ---------------------------------------------------------------- task_files
