@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, compress, repeat
 from operator import contains, itemgetter
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from agent.names import dns_label
 
@@ -39,8 +39,7 @@ _KEY_LANGUAGE = {"python_version": "python", "go_version": "go", "node_version":
 _LANGUAGE_KEYS = ("language", "runtime", "language_version", "python_version", "go_version", "node_version", "tech_stack", "stack")
 
 
-@dataclass(frozen=True)
-class CiGates:
+class CiGates(NamedTuple):
     """The plan's CI gates, reduced to what we know how to run; the text of a gate never reaches a shell."""
 
     coverage: int | None = None
@@ -177,8 +176,7 @@ class Named(Protocol):
     def artifacts_dir(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class Names:
+class Names(NamedTuple):
     """``Named`` read straight from implementation.json (``read_names``): what ``validate`` needs, without the typed models."""
 
     app: str
@@ -203,8 +201,7 @@ def read_names(implementation: Any, epic_id: str, workspace: Workspace) -> Names
 _SOURCE_TOPS = {"src", "app", "lib", "cmd", "internal"}
 
 
-@dataclass(frozen=True)
-class FileFacts:
+class FileFacts(NamedTuple):
     """What implementation.json's file list shows, read in one pass (a 13 MB one lists 80,000 paths)."""
 
     files: tuple[str, ...]
