@@ -8,7 +8,6 @@ where nudges go (after the tool results), and what happens when a reply is cut o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,11 +30,13 @@ AGAIN = "submit_decision ignored: a decision was already accepted in this reply.
 UNJUDGED = "submit_decision was not judged: the reply was cut off by max_tokens. Send it again after the missing calls."
 
 
-@dataclass
 class Stats:
-    turns: int = 0
-    requests: int = 0
-    usage: Usage = field(default_factory=Usage)
+    """What a conversation has cost so far: replies, requests sent (retries included) and tokens."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.requests = 0
+        self.usage = Usage()
 
 
 class Conversation:

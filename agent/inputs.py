@@ -6,7 +6,6 @@ This is the upstream boundary: every file is read without following a link, pars
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -24,8 +23,7 @@ MAX_MESSAGE_BYTES = 1_048_576
 _QUIETLY_IGNORED = frozenset({".gitkeep", ".keep"})
 
 
-@dataclass
-class Inputs:
+class Inputs(NamedTuple):
     """Everything one run reads, parsed and typed."""
 
     workspace: Workspace
@@ -37,7 +35,7 @@ class Inputs:
     epic_id: str
     iteration: int
     title: str | None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
 
     def devops_decision(self) -> dict[str, Any] | None:
         """The newest devops decision logged for this epic and iteration, if any (not yet checked against the files)."""

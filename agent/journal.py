@@ -31,7 +31,6 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,20 +50,19 @@ def no_fault(point: str) -> None:
     """Tests replace this to kill the process (or fail a step) at a named point of the commit."""
 
 
-@dataclass
 class Journal:
-    root: Path
-    id: str
-    entry: dict[str, Any]
-    log: str
-    place: list[list[str]] = field(default_factory=list)
-    """[staged name, target relative to consensus/]: new files, never over another file."""
-    replace: list[list[str]] = field(default_factory=list)
-    """[staged name, target relative to consensus/]: artifacts renamed over what is there."""
-    archive: list[list[str]] = field(default_factory=list)
-    """[inbox message, its name in processed/], both relative to consensus/."""
-    remove: list[str] = field(default_factory=list)
-    """Rendered files an earlier plan wrote that this one does not (another strategy's workload, say)."""
+    """One commit's plan, saved before anything visible changes: what to place, replace, archive and remove."""
+
+    def __init__(self, root: Path, id: str, entry: dict[str, Any], log: str) -> None:
+        self.root, self.id, self.entry, self.log = root, id, entry, log
+        self.place: list[list[str]] = []
+        """[staged name, target relative to consensus/]: new files, never over another file."""
+        self.replace: list[list[str]] = []
+        """[staged name, target relative to consensus/]: artifacts renamed over what is there."""
+        self.archive: list[list[str]] = []
+        """[inbox message, its name in processed/], both relative to consensus/."""
+        self.remove: list[str] = []
+        """Rendered files an earlier plan wrote that this one does not (another strategy's workload, say)."""
 
     @property
     def path(self) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from agent import decision_log, gates, journal, prompting
@@ -22,18 +21,20 @@ from agent.workspace import Workspace, locked
 from agent.writer import Committed, Writer, refuse_unsafe
 
 
-@dataclass
 class RunResult:
-    decision: str
-    exit_code: int
-    epic_id: str | None = None
-    iteration: int | None = None
-    written: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    stats: Stats = field(default_factory=Stats)
-    reason: str = ""
-    transcript: str | None = None
-    previous: bool = False
+    """How a run ended, filled in as it goes: what ``--json`` reports."""
+
+    def __init__(
+        self, decision: str, exit_code: int, epic_id: str | None = None, iteration: int | None = None, *,
+        warnings: list[str] | None = None, reason: str = "",
+    ) -> None:  # fmt: skip
+        self.decision, self.exit_code, self.epic_id, self.iteration = decision, exit_code, epic_id, iteration
+        self.written: list[str] = []
+        self.warnings = warnings if warnings is not None else []
+        self.stats = Stats()
+        self.reason = reason
+        self.transcript: str | None = None
+        self.previous = False
 
     def to_json(self, duration: float) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -35,16 +35,16 @@ Built = tuple[Any, list[Violation]]
 Outcome = tuple[str, bool]
 
 
-@dataclass
 class Slot:
     """One artifact being staged: its last accepted version, where that came from, and a pending rejection."""
 
-    value: Any = None
-    source: str = ""
-    edits: int = 0
-    rerendered: int = 0
-    """Accepted plan changes this draft was re-rendered after (its text changed)."""
-    rejected: list[Violation] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.source = ""
+        self.edits = 0
+        self.rerendered = 0
+        """Accepted plan changes this draft was re-rendered after (its text changed)."""
+        self.rejected: list[Violation] = []
 
     @property
     def approvable(self) -> Any:

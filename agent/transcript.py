@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,12 @@ from agent.errors import scrub_secrets
 from agent.files import atomic_write, ensure_dir
 
 
-@dataclass
 class Transcript:
-    backend: str
-    model: str
-    started: datetime
-    request: dict[str, Any] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    """The audit of one conversation: the first request and every event after it."""
+
+    def __init__(self, backend: str, model: str, started: datetime, request: dict[str, Any]) -> None:
+        self.backend, self.model, self.started, self.request = backend, model, started, request
+        self.events: list[dict[str, Any]] = []
 
     def add(self, event: dict[str, Any]) -> None:
         self.events.append(event)

@@ -159,7 +159,7 @@ def test_ten_thousand_inbox_messages_are_trimmed_to_the_budget_saying_which(proj
         return Message.from_document(f"note_{i:05d}.yaml", {"from": "qa", "timestamp": stamp, "subject": "note",
                                                             "content": {"text": f"message {i} " + "x" * 150}})
 
-    inputs.messages = [message(i) for i in range(10_000)]
+    inputs = inputs._replace(messages=[message(i) for i in range(10_000)])
     assembly = assemble_inputs(inputs, 60_000)
     again = assemble_inputs(inputs, 60_000)
     text = user_text(assembly)

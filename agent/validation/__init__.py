@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Every rule module is imported here, so the registry (README table, prompt policy list) never depends on import order.
 from agent.validation import cicd, cross, deployment, k8s, runbook, schemas
@@ -42,8 +41,7 @@ def check_decision(entry: Any, artifact: str = "decision_log.jsonl") -> list[Vio
     return schemas.check("decision", entry, artifact)
 
 
-@dataclass
-class Bundle:
+class Bundle(NamedTuple):
     """The three approval artifacts, as they will be written."""
 
     deployment: dict[str, Any] | None

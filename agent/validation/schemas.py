@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any, NamedTuple
 
@@ -36,7 +35,6 @@ def validator(file: str) -> Checker:
     return Checker(load_file(file))
 
 
-@dataclass(frozen=True, eq=False)
 class Checker:
     """One JSON Schema (2020-12) and the resources its ``$ref``s name, checked by two engines, each at what it is best at.
 
@@ -49,8 +47,8 @@ class Checker:
     `tests/test_schema_engines.py` holds the two engines to one verdict on mutations of valid documents.
     """
 
-    schema: Mapping[str, Any]
-    resources: Resources | None = None
+    def __init__(self, schema: Mapping[str, Any], resources: Resources | None = None) -> None:
+        self.schema, self.resources = schema, resources
 
     def iter_errors(self, doc: Any) -> list[Any]:
         """Every error of ``doc`` (python-jsonschema's ``ValidationError``s, or :class:`FastError`), none if valid."""
@@ -88,12 +86,12 @@ class Checker:
         return Draft202012Validator(self.schema, registry=self.resources.full)
 
 
-@dataclass(frozen=True, eq=False)
 class Resources:
     """Documents that schemas ``$ref`` by URI, held once for every schema that names them (each engine's registry
     caches what it resolves)."""
 
-    documents: Mapping[str, Any]
+    def __init__(self, documents: Mapping[str, Any]) -> None:
+        self.documents = documents
 
     @cached_property
     def fast(self) -> Any:
