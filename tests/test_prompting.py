@@ -219,3 +219,12 @@ def test_the_escape_changes_only_closing_tags() -> None:
     body = '{"note":"<document> and </ document> stay; </document> and </draft> do not"}'
     expected = '{"note":"<document> and </ document> stay; <\\/document> and <\\/draft> do not"}'
     assert prompting._block("draft", {}, body) == "<draft>\n" + expected + "\n</draft>"
+
+
+@pytest.mark.parametrize("draft", [False, True])
+def test_a_backend_that_reads_no_prompt_gets_the_same_tools_by_name_and_nothing_it_would_not_read(project: Path, draft: bool) -> None:
+    full = assemble(project, draft=draft).request
+    bare = assemble(project, draft=draft, documents=False).request
+    assert [t["name"] for t in bare["tools"]] == [t["name"] for t in full["tools"]]
+    assert all(set(t) == {"name"} for t in bare["tools"]) and bare["system"] == []
+    assert "documents not sent" in user_text(prompting.Assembly(bare, [])) and full["system"][0]["text"]

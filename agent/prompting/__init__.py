@@ -173,7 +173,7 @@ def assemble(
     documents: bool = True,
 ) -> Assembly:
     """The first request. A ``draft`` is shown and the draft tools offered; ``documents=False`` (a backend
-    that reads no prompt) skips rendering and fitting the documents altogether."""
+    that reads no prompt) skips the documents, the system prompt and the tools' schemas: the tools are named only."""
     drafting = draft is not None
     if documents:
         text, omitted, used, counted = user_turn(inputs, findings, max_input_tokens, draft=draft, count=count)
@@ -187,8 +187,8 @@ def assemble(
         # Automatic caching: the breakpoint follows the conversation, so a correction turn
         # reads the documents from the cache instead of paying for them again.
         "cache_control": {"type": "ephemeral"},
-        "system": [{"type": "text", "text": system_prompt(drafting), "cache_control": {"type": "ephemeral"}}],
-        "tools": tools.definitions(draft=drafting),
+        "system": [{"type": "text", "text": system_prompt(drafting), "cache_control": {"type": "ephemeral"}}] if documents else [],
+        "tools": tools.definitions(draft=drafting) if documents else [{"name": name} for name in tools.offered(draft=drafting)],
         "tool_choice": {"type": "auto"},
         "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}],
     }

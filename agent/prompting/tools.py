@@ -71,10 +71,14 @@ INPUT_SCHEMAS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def definitions(*, draft: bool = False) -> list[dict[str, Any]]:
+def offered(*, draft: bool = False) -> list[str]:
     """The tools offered: the edit tools only with a draft (or an earlier version) to edit."""
-    names = [n for n in TOOL_NAMES if draft or n not in DRAFT_TOOLS]
-    return [{"name": n, "description": f"{DESCRIPTIONS[n]} {SAME_REPLY}", "input_schema": input_schema(n)} for n in names]
+    return [n for n in TOOL_NAMES if draft or n not in DRAFT_TOOLS]
+
+
+def definitions(*, draft: bool = False) -> list[dict[str, Any]]:
+    """The offered tools as the API takes them: name, description and input schema."""
+    return [{"name": n, "description": f"{DESCRIPTIONS[n]} {SAME_REPLY}", "input_schema": input_schema(n)} for n in offered(draft=draft)]
 
 
 def input_schema(tool: str) -> dict[str, Any]:
