@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, compress, repeat
 from operator import contains, itemgetter
@@ -49,9 +48,11 @@ class CiGates(NamedTuple):
     unknown: tuple[str, ...] = ()
 
 
-@dataclass
-class Facts:
-    """What the planner knows about the service, and what it had to assume."""
+class Facts(NamedTuple):
+    """What the planner knows about the service, and what it had to assume (``assumptions`` grows as it plans).
+
+    Every field is given (no defaults): the planner describes the service whole, and no two plans share a list.
+    """
 
     service: str
     app: str
@@ -62,21 +63,21 @@ class Facts:
     dependencies: list[str]
     source_dir: str
     python: bool
-    assumptions: list[str] = field(default_factory=list)
-    language: Language = "unknown"
-    language_version: str | None = None
+    assumptions: list[str]
+    language: Language
+    language_version: str | None
     """``3.12``, ``1.22``, ``20``, or a setup action's alias (``stable``, ``lts/*``); never upstream text."""
-    version_file: str | None = None
+    version_file: str | None
     """A plain relative path such as ``go.mod`` when the toolchain version is read from a file."""
-    ci_gates: CiGates = field(default_factory=CiGates)
-    artifacts_dir: str = CLASSIC_ARTIFACTS
+    ci_gates: CiGates
+    artifacts_dir: str
     """consensus/artifacts relative to the repository root (``docs/specs/epic_NN/consensus/artifacts`` per epic)."""
-    port: int | None = None
-    metrics_path: str | None = None
-    epic: str = "epic"
+    port: int | None
+    metrics_path: str | None
+    epic: str
     """The epic id when it is a plain identifier, else its DNS label: safe in comments and names."""
-    iteration: int = 0
-    rollback_steps: list[str] = field(default_factory=list)
+    iteration: int
+    rollback_steps: list[str]
     """plan.json's own rollback procedure, as written upstream: renderers neutralise it."""
 
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from agent.errors import UnsafePathError, WorkspaceBusyError
 from agent.files import refuse_links
-from agent.options import RunOptions
+from agent.options import DEFAULTS
 
 if TYPE_CHECKING:
     from agent.workspace import Workspace
 
-DEFAULT_TIMEOUT = RunOptions.lock_timeout
+DEFAULT_TIMEOUT = DEFAULTS.lock_timeout
 
 
 def _quiet(line: str) -> None:

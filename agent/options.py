@@ -1,14 +1,11 @@
 """Every option of the command line, its default and its help, in one table; the parser is built from it."""
 
-from __future__ import annotations
-
 import argparse
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NamedTuple, Self
 
 from agent import __version__
 
@@ -43,87 +40,98 @@ def _number(kind: type[int] | type[float], minimum: float, inclusive: bool = Tru
     return parse
 
 
-def _meta(help: str, *, flag: str | None = None, **argparse_kwargs: Any) -> dict[str, Any]:
-    return {"help": help, "flag": flag, "argparse": argparse_kwargs}
+class Flag(NamedTuple):
+    """A run option's flag: its help, its name when not ``--`` + the option's, and what else argparse is told."""
+
+    help: str
+    flag: str | None
+    argparse: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, help: str, *, flag: str | None = None, **argparse_kwargs: Any) -> Self:
+        return cls(help, flag, argparse_kwargs)
 
 
-@dataclass
-class RunOptions:
-    """Options of ``run``; each field's metadata is its command-line flag and help."""
+class RunOptions(NamedTuple):
+    """Options of ``run``; each field's annotation carries its command-line help and argparse settings (``Flag``)."""
 
-    workspace: Path = field(default=Path(), metadata=_meta("project root, docs/specs/epic_NN/, or the consensus folder (default: .)"))
-    backend: str = field(
-        default="anthropic",
-        metadata=_meta(
+    workspace: Annotated[Path, Flag.of("project root, docs/specs/epic_NN/, or the consensus folder (default: .)")] = Path()
+    backend: Annotated[
+        str,
+        Flag.of(
             "who plans: Claude, the deterministic offline planner, or a recording (default %(default)s)",
             choices=["anthropic", "offline", "replay"],
         ),
-    )
-    force: bool = field(default=False, metadata=_meta("decide again even if this iteration already has a devops decision"))
-    model: str = field(default=DEFAULT_MODEL, metadata=_meta("model name (default: $DEVOPS_AGENT_MODEL or %(default)s)"))
-    effort: str = field(
-        default="medium",
-        metadata=_meta("the model's effort (default %(default)s)", choices=["low", "medium", "high", "xhigh", "max"]),
-    )
-    draft: bool = field(
-        default=True,
-        metadata=_meta("give the model the offline planner's artifacts as a draft to accept or amend (--no-draft: write from scratch)"),
-    )
-    max_turns: int = field(default=4, metadata=_meta("model replies allowed (default %(default)s)", type=_number(int, 1)))
-    max_input_tokens: int = field(
-        default=60_000, metadata=_meta("token budget of upstream content in the prompt (default %(default)s)", type=_number(int, 1))
-    )
-    max_tokens: int = field(
-        default=32_000,
-        metadata=_meta(
+    ] = "anthropic"
+    force: Annotated[bool, Flag.of("decide again even if this iteration already has a devops decision")] = False
+    model: Annotated[str, Flag.of("model name (default: $DEVOPS_AGENT_MODEL or %(default)s)")] = DEFAULT_MODEL
+    effort: Annotated[
+        str,
+        Flag.of("the model's effort (default %(default)s)", choices=["low", "medium", "high", "xhigh", "max"]),
+    ] = "medium"
+    draft: Annotated[
+        bool,
+        Flag.of("give the model the offline planner's artifacts as a draft to accept or amend (--no-draft: write from scratch)"),
+    ] = True
+    max_turns: Annotated[int, Flag.of("model replies allowed (default %(default)s)", type=_number(int, 1))] = 4
+    max_input_tokens: Annotated[
+        int,
+        Flag.of("token budget of upstream content in the prompt (default %(default)s)", type=_number(int, 1)),
+    ] = 60_000
+    max_tokens: Annotated[
+        int,
+        Flag.of(
             "max_tokens of each reply, thinking included; doubled (up to 64,000) to re-ask after a cut-off (default %(default)s)",
             type=_number(int, 1),
         ),
-    )
-    request_timeout: float = field(
-        default=120.0,
-        metadata=_meta(
+    ] = 32_000
+    request_timeout: Annotated[
+        float,
+        Flag.of(
             "longest silence allowed while a reply streams: seconds without a byte before the attempt is abandoned and retried"
             " (default %(default)s)",
             type=_number(float, 0, inclusive=False),
             metavar="SECONDS",
         ),
-    )
-    max_attempts: int = field(
-        default=5, metadata=_meta("attempts per request, retries included (default %(default)s)", type=_number(int, 1))
-    )
-    max_retry_wait: float = field(
-        default=600.0,
-        metadata=_meta(
+    ] = 120.0
+    max_attempts: Annotated[int, Flag.of("attempts per request, retries included (default %(default)s)", type=_number(int, 1))] = 5
+    max_retry_wait: Annotated[
+        float,
+        Flag.of(
             "seconds one request may take in all, attempts and the waits between them included (default %(default)s)",
             type=_number(float, 0, inclusive=False),
             metavar="SECONDS",
         ),
-    )
-    lock_timeout: float = field(
-        default=300.0,
-        metadata=_meta(
+    ] = 600.0
+    lock_timeout: Annotated[
+        float,
+        Flag.of(
             "seconds to wait for another run holding the workspace lock (default %(default)s)",
             type=_number(float, 0),
             metavar="SECONDS",
         ),
-    )
-    record: Path | None = field(default=None, metadata=_meta("save every API exchange to FILE (no credentials)", metavar="FILE"))
-    replay: Path | None = field(default=None, metadata=_meta("recording to serve with --backend replay", metavar="FILE"))
+    ] = 300.0
+    record: Annotated[Path | None, Flag.of("save every API exchange to FILE (no credentials)", metavar="FILE")] = None
+    replay: Annotated[Path | None, Flag.of("recording to serve with --backend replay", metavar="FILE")] = None
 
-
+DEFAULTS = RunOptions()
 COMMON = ("workspace",)
 
 
-def _add(parser: argparse.ArgumentParser, name: str, default: Any, meta: Mapping[str, Any]) -> None:
-    flag = meta["flag"] or "--" + name.replace("_", "-")
-    kwargs = dict(meta["argparse"])
+def options() -> list[tuple[str, Any, Flag]]:
+    """(name, default, flag) of every run option, in the table's order."""
+    return [(name, getattr(DEFAULTS, name), RunOptions.__annotations__[name].__metadata__[0]) for name in RunOptions._fields]
+
+
+def _add(parser: argparse.ArgumentParser, name: str, default: Any, meta: Flag) -> None:
+    flag = meta.flag or "--" + name.replace("_", "-")
+    kwargs = dict(meta.argparse)
     if isinstance(default, bool):
-        parser.add_argument(flag, action=argparse.BooleanOptionalAction if default else "store_true", default=default, help=meta["help"])
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction if default else "store_true", default=default, help=meta.help)
         return
     if name in {"workspace", "record", "replay"}:
         kwargs.setdefault("type", Path)
-    parser.add_argument(flag, default=default, help=meta["help"], **kwargs)
+    parser.add_argument(flag, default=default, help=meta.help, **kwargs)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,8 +151,8 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"devops-agent {__version__}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = _Parser(add_help=False)
-    defaults = {f.name: f for f in fields(RunOptions)}
-    _add(common, "workspace", Path(), defaults["workspace"].metadata)
+    flags = {name: meta for name, _, meta in options()}
+    _add(common, "workspace", DEFAULTS.workspace, flags["workspace"])
     common.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     common.add_argument("--traceback", action="store_true", help="show the traceback of an error")
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -152,16 +160,15 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
 
     if only in (None, "run"):
         run = command("run", "decide: write the deployment artifacts or a veto")
-        for f in fields(RunOptions):
-            if f.name in COMMON:
+        for name, default, meta in options():
+            if name in COMMON:
                 continue
-            default = os.environ.get("DEVOPS_AGENT_MODEL", f.default) if f.name == "model" else f.default
-            _add(run, f.name, default, f.metadata)
+            _add(run, name, os.environ.get("DEVOPS_AGENT_MODEL", default) if name == "model" else default, meta)
     if only in (None, "validate"):
         command("validate", "check the devops outputs in a workspace")
     if only in (None, "render"):
         render = command("render", "re-render the manifests and alert rules from deployment.json")
-        _add(render, "lock_timeout", RunOptions.lock_timeout, defaults["lock_timeout"].metadata)
+        _add(render, "lock_timeout", DEFAULTS.lock_timeout, flags["lock_timeout"])
     return top
 
 
@@ -173,22 +180,22 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         raise UsageProblem("--backend replay needs --replay FILE")
     if args.record and args.backend != "anthropic":
         raise UsageProblem("--record goes with --backend anthropic")
-    return RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)})
+    return RunOptions(**{name: getattr(args, name) for name in RunOptions._fields})
 
 
 def flags_markdown() -> str:
     """The README's table of ``run`` flags, from the same table the parser is built from."""
     rows = ["| flag | meaning | default |", "|---|---|---|"]
-    for f in fields(RunOptions):
-        if f.name == "workspace":
+    for name, value, meta in options():
+        if name == "workspace":
             continue
-        flag = "--" + f.name.replace("_", "-")
-        shown = f"`{flag}`, `--no-{flag[2:]}`" if f.default is True else f"`{flag}`"
-        text = str(f.metadata["help"])
+        flag = "--" + name.replace("_", "-")
+        shown = f"`{flag}`, `--no-{flag[2:]}`" if value is True else f"`{flag}`"
+        text = meta.help
         meaning = text[: text.rfind(" (default")] if " (default" in text else text
-        choices = f.metadata["argparse"].get("choices")
+        choices = meta.argparse.get("choices")
         meaning += f": {', '.join(f'`{c}`' for c in choices)}" if choices else ""
-        default = "—" if f.default is None else ("on" if f.default is True else "off" if f.default is False else f"`{f.default}`")
+        default = "—" if value is None else ("on" if value is True else "off" if value is False else f"`{value}`")
         default += " or `$DEVOPS_AGENT_MODEL`" if "$DEVOPS_AGENT_MODEL" in text else ""
         rows.append(f"| {shown} | {meaning} | {default} |")
     return "\n".join(rows)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -129,7 +128,7 @@ class Stage:
         if not drafts:
             return ""
         listed = plan.get("assumptions")
-        facts = replace(self.facts(plan), assumptions=[str(a) for a in listed] if isinstance(listed, list) else [])
+        facts = self.facts(plan)._replace(assumptions=[str(a) for a in listed] if isinstance(listed, list) else [])
         changed = []
         for name in drafts:
             text, slot = RENDERERS[name](facts, plan), self.slots[name]

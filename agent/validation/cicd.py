@@ -6,7 +6,6 @@ real linters (actionlint with shellcheck, zizmor) in ``external``.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +69,8 @@ def unknown_keys(doc: dict[Any, Any]) -> Iterator[Violation]:
 def _unknown(block: dict[Any, Any], known: tuple[str, ...], path: str, what: str) -> Iterator[Violation]:
     for key in block:
         if str(key) not in known:
+            import difflib  # only to suggest a name for a misspelt key: a valid workflow never pays for it
+
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f" (did you mean `{close[0]}`?)" if close else ""
             yield _v(f"{path}.{key}", "cicd.unknown_keys", f"`{key}` is not a {what} key{hint}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from agent import decision_log
@@ -15,11 +14,13 @@ from agent.workspace import Workspace, real_folder
 NAMES = ("deployment.json", "cicd.yaml", "runbook.md")
 
 
-@dataclass
 class Inspection:
-    checked: list[str] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    """What ``validate`` found: the files it checked, their violations, and what it could not check."""
+
+    def __init__(self) -> None:
+        self.checked: list[str] = []
+        self.violations: list[Violation] = []
+        self.warnings: list[str] = []
 
 
 def inspect(workspace: Workspace) -> Inspection:
