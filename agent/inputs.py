@@ -15,7 +15,8 @@ from agent.decision_log import entries_from_end, find_devops
 from agent.documents import load_json_file, load_yaml_file, parse_json, parse_yaml, printable, read_text
 from agent.errors import InputError
 from agent.names import is_epic_id
-from agent.upstream import EpicState, Implementation, Lenient, Message, Plan, Review, read_iteration, shown
+from agent.upstream import EpicState, Implementation, Message, Plan, Review, read_iteration, shown
+from agent.views import Lenient
 from agent.workspace import EPIC_DIR, Workspace, real_folder
 
 M = TypeVar("M", bound=Lenient)

@@ -1,6 +1,6 @@
 """Typed, lenient views of what upstream agents write: review, implementation, plan, messages.
 
-Upstream agents are LLMs: unknown fields are kept (:attr:`Lenient.extra`), optional
+Upstream agents are LLMs: unknown fields are kept (``extra``, see `agent.views`), optional
 fields may be missing, and values are coerced only where that is unambiguous
 (``"2"`` → 2 for an iteration). What a gate decides on (statuses, the security
 scan, blockers, iterations) is kept raw here and read strictly by the functions
@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, ClassVar, Literal, NamedTuple, Self
+from typing import Any, Literal, NamedTuple
 
-from pydantic_core import SchemaSerializer, SchemaValidator
 from pydantic_core import core_schema as cs
 
 from agent.documents import printable
-from agent.facts import as_list, as_text, declared_endpoints, task_files
+from agent.facts import as_list, declared_endpoints, task_files
+from agent.views import Lenient, coerced, file_name, items, mapping, raw, text, view, views
 
 MAX_ITERATION = 2**31 - 1
 MAX_EVIDENCE = 50
@@ -76,124 +76,14 @@ def _to_status(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) else None
 
 
-# ---------------------------------------------------------------- the typed views, validated by pydantic-core
-
-
-class _Declared:
-    """A field declared on a :class:`Lenient` view: its pydantic-core schema and the keys it is read from."""
-
-    def __init__(self, schema: cs.CoreSchema, keys: tuple[str, ...] = ()) -> None:
-        self.schema, self.keys = schema, keys
-
-
-def raw() -> Any:
-    """Kept exactly as written (``None`` when absent): what a gate reads strictly."""
-    return _Declared(cs.with_default_schema(cs.any_schema(), default=None))
-
-
-def _coerced(function: Callable[[Any], Any], schema: cs.CoreSchema, *keys: str) -> Any:
-    before = cs.no_info_before_validator_function(function, cs.nullable_schema(schema))
-    return _Declared(cs.with_default_schema(before, default=None), keys)
-
-
-def text(*keys: str) -> Any:
-    """A string (a number or a boolean reads as its text); ``keys`` are the document keys, the field's name when none."""
-    return _coerced(as_text, cs.str_schema(), *keys)
-
-
 def status() -> Any:
     """A word compared case-insensitively: stripped and lower-cased; anything but a string reads as ``None``."""
-    return _coerced(_to_status, cs.str_schema())
+    return coerced(_to_status, cs.str_schema())
 
 
 def iteration() -> Any:
     """An iteration when it reads as one (see :func:`read_iteration`), else ``None``."""
-    return _coerced(_lenient_iteration, cs.int_schema())
-
-
-def items() -> Any:
-    """A list: a missing value is empty, a single value a list of one."""
-    return _Declared(cs.with_default_schema(cs.no_info_before_validator_function(as_list, cs.list_schema()), default_factory=list))
-
-
-def mapping() -> Any:
-    """An object with string keys (empty when absent); anything else is a validation error naming the field."""
-    return _Declared(cs.with_default_schema(cs.dict_schema(cs.str_schema(), cs.any_schema()), default_factory=dict))
-
-
-def name() -> Any:
-    """A required file name; written out (to the prompt) escaped, since it may hold undecodable bytes."""
-    return _Declared(cs.str_schema(serialization=cs.plain_serializer_function_ser_schema(printable, return_schema=cs.str_schema())))
-
-
-def view(cls: type[Lenient]) -> Any:
-    """A nested object read as ``cls`` (``None`` when absent or null)."""
-    return _Declared(cs.with_default_schema(cs.nullable_schema(cls.core_schema), default=None))
-
-
-def views(cls: type[Lenient]) -> Any:
-    """A list of objects read as ``cls`` (empty when absent)."""
-    return _Declared(cs.with_default_schema(cs.list_schema(cls.core_schema), default_factory=list))
-
-
-def _choices(*keys: str) -> list[list[str | int]]:
-    """pydantic-core's alias choices: the first of ``keys`` present is read."""
-    return [[key] for key in keys]
-
-
-class Lenient:
-    """A lenient, typed view of an upstream document, validated by pydantic-core (pydantic's validation engine).
-
-    A subclass declares its fields as class attributes (``name: str | None = text()``); unknown keys are kept in
-    :attr:`extra`. The schema is built once, when the class is defined, from these declarations: the models are
-    static, so pydantic's schema generation from annotations (its import and the building, ~55 ms of every start
-    here) would be paid for nothing. Validation, coercion and the error messages are pydantic's.
-    """
-
-    # The attributes pydantic-core sets on what it builds; the declared fields live in the instance's __dict__.
-    __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
-    __pydantic_extra__: dict[str, Any] | None
-    core_schema: ClassVar[cs.ModelSchema]
-    _validator: ClassVar[SchemaValidator]
-    _serializer: ClassVar[SchemaSerializer]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        declared = {name: value for name, value in vars(cls).items() if isinstance(value, _Declared)}
-        for name in declared:
-            delattr(cls, name)  # the value lives in each instance's __dict__
-        fields = {
-            name: cs.model_field(
-                field.schema,
-                validation_alias=_choices(*field.keys, name) if field.keys else None,
-                serialization_alias=field.keys[0] if field.keys else None,
-            )
-            for name, field in declared.items()
-        }
-        # "allow" on both levels: the fields' validator keeps unknown keys, the model's serializer writes them back.
-        inner = cs.model_fields_schema(fields, model_name=cls.__name__, extra_behavior="allow")
-        cls.core_schema = cs.model_schema(cls, inner, config=cs.CoreConfig(extra_fields_behavior="allow"))
-        cls._validator = SchemaValidator(cls.core_schema)
-        cls._serializer = SchemaSerializer(cls.core_schema)
-
-    @classmethod
-    def read(cls, data: Any) -> Self:
-        """The view of ``data``; raises pydantic-core's ValidationError naming the field that cannot be read."""
-        result: Self = cls._validator.validate_python(data)
-        return result
-
-    @property
-    def extra(self) -> dict[str, Any]:
-        """The keys the view does not declare, as written."""
-        return self.__pydantic_extra__ or {}
-
-    def document(self, *, exclude_none: bool = False) -> dict[str, Any]:
-        """The view as JSON-ready data under the document's own keys, unknown keys included."""
-        result: dict[str, Any] = self._serializer.to_python(self, mode="json", by_alias=True, exclude_none=exclude_none)
-        return result
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+    return coerced(_lenient_iteration, cs.int_schema())
 
 
 class Approval(Lenient):
@@ -437,7 +327,7 @@ class Message(Lenient):
     """An inbox message, normalised from the YAML form or the legacy JSON header/body form."""
 
     # ``file`` keeps the name's bytes (surrogateescape) for archiving; a dump (the prompt) gets text that encodes.
-    file: str = name()
+    file: str = file_name()
     sender: str | None = text("from")
     recipient: str | None = text("to")
     timestamp: str | None = text()

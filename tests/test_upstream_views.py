@@ -1,4 +1,4 @@
-"""The upstream views (agent/upstream.py): pydantic-core schemas declared field by field, read leniently, written back whole."""
+"""The lenient views (agent/views.py) and the upstream ones (agent/upstream.py): declared field by field, written back whole."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic_core import ValidationError
 
-from agent.upstream import Implementation, Lenient, Message, Plan, Review, items, mapping, raw, text, view
+from agent.upstream import Implementation, Message, Plan, Review
+from agent.views import Lenient, items, mapping, raw, text, view
 
 
 def test_unknown_keys_are_kept_at_every_level_and_written_back() -> None:
