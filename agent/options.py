@@ -114,7 +114,9 @@ class RunOptions(NamedTuple):
     record: Annotated[Path | None, Flag.of("save every API exchange to FILE (no credentials)", metavar="FILE")] = None
     replay: Annotated[Path | None, Flag.of("recording to serve with --backend replay", metavar="FILE")] = None
 
+
 DEFAULTS = RunOptions()
+"""Every option at its default (``DEFAULTS.lock_timeout``): a NamedTuple's class attributes are its field accessors."""
 COMMON = ("workspace",)
 
 

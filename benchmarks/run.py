@@ -26,11 +26,16 @@ Row = tuple[str, str, str]
 
 
 def median_of(runs: int, action: Callable[[], object], prepare: Callable[[], object] | None = None) -> float:
-    """Median wall time of ``action``; ``prepare`` runs before each repetition, untimed."""
+    """Median wall time of ``action``; ``prepare`` runs before each repetition, untimed.
+
+    Each repetition starts with the disk's write-back done (``os.sync``, untimed): the files an earlier figure or
+    repetition wrote would otherwise be flushed during this one and slow its fsyncs (runs commit with fsync).
+    """
     times = []
     for _ in range(runs):
         if prepare:
             prepare()
+        os.sync()
         started = time.perf_counter()
         action()
         times.append(time.perf_counter() - started)
