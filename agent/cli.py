@@ -144,7 +144,7 @@ def _interrupted(result: RunResult, err: Interrupted) -> RunResult:
     if err.committed:
         result.reason = f"{err} after the commit point; the {result.decision} was committed in full first"
     else:
-        result.decision, result.written = "failed", []
+        result.decision, result.written, result.unchanged = "failed", [], []
         result.reason = f"{err}; stopped before the commit point, nothing was written"
     _err(result.reason)
     return result
@@ -158,13 +158,17 @@ def _report(result: RunResult, as_json: bool, duration: float) -> None:
         return
     where = f"{result.epic_id} iteration {result.iteration}"
     say(f"{result.decision} ({where})" + (f": {result.reason}" if result.reason else ""), sys.stdout)
-    rendered = [p for p in result.written if "/artifacts/k8s/" in p or "/artifacts/prometheus/" in p]
-    for path in result.written:
+    kept = set(result.unchanged)
+    changed = [p for p in result.written if p not in kept]
+    rendered = [p for p in changed if "/artifacts/k8s/" in p or "/artifacts/prometheus/" in p]
+    for path in changed:
         if path not in rendered:
             say(f"wrote {path}", sys.stdout)
     if rendered:  # --json lists each; a person wants the folders
         folders = sorted({p.split("/artifacts/")[0] + "/artifacts/" + p.split("/artifacts/")[1].split("/")[0] + "/" for p in rendered})
         say(f"wrote {len(rendered)} rendered files under {' and '.join(folders)}", sys.stdout)
+    if result.unchanged:
+        say(f"kept {len(kept)} files as they were: they already held exactly what this decision writes", sys.stdout)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -189,6 +189,21 @@ def place_new(source: Path, target: Path) -> bool:
     return True
 
 
+def holds(path: Path, data: bytes) -> bool:
+    """``path`` is a regular file of one name (not a link, not hard-linked elsewhere) whose bytes are exactly ``data``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size != len(data):
+            return False
+        return os.read(fd, len(data) + 1) == data
+    finally:
+        os.close(fd)
+
+
 def _same_bytes(a: Path, b: Path) -> bool:
     digest = sha256_of(a)
     return digest is not None and digest == sha256_of(b)

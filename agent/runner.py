@@ -30,6 +30,7 @@ class RunResult:
     ) -> None:  # fmt: skip
         self.decision, self.exit_code, self.epic_id, self.iteration = decision, exit_code, epic_id, iteration
         self.written: list[str] = []
+        self.unchanged: list[str] = []
         self.warnings = warnings if warnings is not None else []
         self.stats = Stats()
         self.reason = reason
@@ -42,6 +43,7 @@ class RunResult:
             "epic_id": self.epic_id,
             "iteration": self.iteration,
             "written": self.written,
+            "unchanged": self.unchanged,
             "warnings": self.warnings,
             "requests": self.stats.requests,
             "turns": self.stats.turns,
@@ -140,6 +142,7 @@ class Runner:
         self.result.decision = decision.kind
         self.result.exit_code = EXIT_APPROVED if isinstance(decision, Approve) else EXIT_VETOED
         self.result.written = [str(p) for p in committed.written]
+        self.result.unchanged = [str(p) for p in committed.unchanged]
         self.result.reason = decision.reason or gate_reason
         for warning in committed.warnings:
             self._warn(warning)

@@ -1,7 +1,8 @@
 """Commit a decision to the workspace: stage every file, write the journal (the commit point), apply it.
 
 1. Stage: each file the decision writes (the artifacts and the files rendered from the plan, or the
-   veto) is written in full and fsynced as ``consensus/.devops-agent-staging/<id>.<n>``; a name is chosen
+   veto) is written in full and fsynced as ``consensus/.devops-agent-staging/<id>.<n>`` (an artifact already
+   holding exactly those bytes is kept as it is, fsynced with them, and left out of the journal); a name is chosen
    for the veto and for every archived message (never one that exists: one listing per folder). Every
    folder we will write into is checked first (no links, one file system, writable).
 2. Journal: ``<id>.journal`` beside the staged files. Once it exists the decision is committed.
@@ -30,7 +31,7 @@ from agent import decision_log
 from agent import journal as journal_steps
 from agent.artifacts import Approve, Decision, dump_yaml, iso, veto_message
 from agent.errors import CommitError, UnsafePathError
-from agent.files import encode, ensure_dir, fit_name, fsync_files, refuse_links, write_new
+from agent.files import encode, ensure_dir, fit_name, fsync_files, holds, refuse_links, write_new
 from agent.inputs import Inputs
 from agent.journal import FaultHook, Journal, no_fault, numbered, staging_root
 from agent.workspace import Workspace
@@ -49,9 +50,12 @@ def _nothing() -> None:
 
 class Committed(NamedTuple):
     written: list[Path]
+    """Every file of the decision, now in place."""
     archived: list[Path]
     log_entry: dict[str, Any]
     warnings: Sequence[str] = ()
+    unchanged: Sequence[Path] = ()
+    """Those of ``written`` that already held exactly these bytes: left as they were (not rewritten, times kept)."""
 
 
 def printable(name: str) -> str:
@@ -110,8 +114,9 @@ class Writer:
         """Write the decision; the caller holds ``locked(workspace)`` and has run ``journal.recover``."""
         root, commit = staging_root(self.ws), f"{self.moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(4).hex()}"
         journal: Journal | None = None
+        kept: list[Path] = []
         try:
-            journal = self._prepare(decision, root, commit)
+            journal, kept = self._prepare(decision, root, commit)
             self.checkpoint()  # a signal that arrived while staging stops us here, before the commit point
             journal.save()
             journal_steps.place_and_log(self.ws, journal, self.fault)
@@ -121,7 +126,7 @@ class Writer:
                 if isinstance(err, OSError):
                     raise CommitError.from_os_error(err, root, NOTHING_WRITTEN) from None
                 raise
-        return self._finish(journal)
+        return self._finish(journal, kept)
 
     def _logged(self, journal: Journal) -> bool:
         try:
@@ -129,7 +134,7 @@ class Writer:
         except OSError:
             return False
 
-    def _finish(self, journal: Journal) -> Committed:
+    def _finish(self, journal: Journal, kept: list[Path]) -> Committed:
         try:
             journal_steps.replace_artifacts(self.ws, journal, self.fault)
         except OSError as err:
@@ -138,23 +143,31 @@ class Writer:
         warnings = journal_steps.archive_inbox(self.ws, journal, self.fault)
         if not warnings:
             journal_steps.finish(journal, self.fault)
-        written = [self.ws.consensus / target for _, target in journal.place + journal.replace]
+        written = [self.ws.consensus / target for _, target in journal.place + journal.replace] + kept
         archived = [self.ws.consensus / target for _, target in journal.archive]
-        return Committed(written, archived, journal.entry, warnings)
+        return Committed(written, archived, journal.entry, warnings, kept)
 
-    def _prepare(self, decision: Decision, root: Path, commit: str) -> Journal:
-        """Stage every file (fsynced) under the staging folder; nothing visible changes here."""
+    def _prepare(self, decision: Decision, root: Path, commit: str) -> tuple[Journal, list[Path]]:
+        """Stage every file (fsynced) under the staging folder; nothing visible changes here.
+
+        An artifact that already holds exactly the bytes the decision writes (a run deciding again on the same
+        inputs: most rendered files) is kept as it is, not staged and renamed over itself: returned as kept.
+        """
         files = self._files(decision)
         self._preflight([self.ws.consensus / r for r in files], root)
         journal = Journal(root, commit, {}, self.ws.relative(self.ws.decision_log))
         ensure_dir(self.ws.consensus, root)
-        digests, pairs = {}, []
+        digests, pairs, kept = {}, [], []
         for n, (relative, data) in enumerate(files.items()):
-            write_new(journal.staged(f"{commit}.{n}"), data, sync=False)
             digests[relative] = _sha256(data)
+            if isinstance(decision, Approve) and holds(self.ws.consensus / relative, data):
+                kept.append(self.ws.consensus / relative)
+                continue
+            write_new(journal.staged(f"{commit}.{n}"), data, sync=False)
             pairs.append([f"{commit}.{n}", relative])
             self.fault(f"staged:{relative}")
-        fsync_files([journal.staged(staged) for staged, _ in pairs])  # all durable before the journal names them
+        # All durable before the journal names them; a kept file too (no work when it already is on disk).
+        fsync_files([journal.staged(staged) for staged, _ in pairs] + kept)
         self.fault("staged")
         if isinstance(decision, Approve):
             journal.replace, journal.remove = pairs, self._stale(decision)
@@ -162,7 +175,7 @@ class Writer:
             journal.place = pairs
         journal.archive = self._archive_names()
         journal.entry = self.log_entry(decision, digests)
-        return journal
+        return journal, kept
 
     def _files(self, decision: Decision) -> dict[str, bytes]:
         """Every file the decision writes, by path relative to consensus/."""

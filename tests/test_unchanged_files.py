@@ -1,0 +1,92 @@
+"""Deciding again on the same inputs: files that already hold the decided bytes are kept as they are, the rest rewritten."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import decision_log
+from agent.cli import main
+from agent.files import holds
+from agent.workspace import Workspace
+
+
+def _run(capsys: pytest.CaptureFixture[str], project: Path, *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project), *args]) == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_deciding_again_keeps_identical_files_and_rewrites_the_others(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _run(capsys, project)
+    files = [Path(p) for p in first["written"]]
+    artifacts = project / "consensus/artifacts"
+    edited, shortened, linked = artifacts / "runbook.md", artifacts / "k8s/dev/hpa.yaml", artifacts / "k8s/staging/pdb.yaml"
+    edited.write_bytes(edited.read_bytes().replace(b"#", b"%", 1))  # same size, other bytes
+    shortened.write_bytes(shortened.read_bytes()[:-1])
+    elsewhere = tmp_path / "outside.yaml"
+    os.link(linked, elsewhere)  # same bytes, but a second name outside the workspace
+    before = {p: os.lstat(p) for p in files}
+    synced: set[int] = set()
+    fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.add(os.fstat(fd).st_ino)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    out = _run(capsys, project, "--force")
+
+    assert sorted(out["written"]) == sorted(first["written"])
+    unchanged = {Path(p) for p in out["unchanged"]}
+    assert unchanged < set(files) and len(unchanged) >= 20
+    assert not {edited, shortened, linked} & unchanged
+    assert {before[p].st_ino for p in unchanged} <= synced  # a kept file is durable before the journal names the decision
+    for path in files:
+        now = os.lstat(path)
+        same = (now.st_ino, now.st_mtime_ns) == (before[path].st_ino, before[path].st_mtime_ns)
+        assert same == (path in unchanged), path
+    assert elsewhere.read_bytes() == linked.read_bytes() and not elsewhere.samefile(linked)
+    ws = Workspace.locate(project)
+    assert decision_log.committed_mismatch(ws) == []
+    assert main(["validate", "--workspace", str(project)]) == 0
+
+
+def test_a_person_reads_what_was_written_and_what_was_kept(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    capsys.readouterr()
+    (project / "consensus/artifacts/cicd.yaml").write_text("changed by hand\n")
+    assert main(["run", "--backend", "offline", "--force", "--workspace", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "/artifacts/cicd.yaml" in out and "rendered files under" not in out
+    kept = int(out.split("kept ")[1].split(" files as they were")[0])
+    assert kept >= 25
+
+
+def test_holds_only_a_plain_file_of_one_name_with_exactly_those_bytes(tmp_path: Path) -> None:
+    data = b"kind: Service\n"
+    plain = tmp_path / "plain.yaml"
+    plain.write_bytes(data)
+    cases = {
+        plain: True,
+        tmp_path / "missing.yaml": False,
+    }
+    (tmp_path / "other.yaml").write_bytes(b"kind: Secret!\n")  # same length
+    cases[tmp_path / "other.yaml"] = False
+    (tmp_path / "longer.yaml").write_bytes(data + b"\n")
+    cases[tmp_path / "longer.yaml"] = False
+    (tmp_path / "link.yaml").symlink_to(plain)
+    cases[tmp_path / "link.yaml"] = False
+    (tmp_path / "twice.yaml").write_bytes(data)
+    os.link(tmp_path / "twice.yaml", tmp_path / "twice-again.yaml")
+    cases[tmp_path / "twice.yaml"] = False
+    (tmp_path / "folder.yaml").mkdir()
+    cases[tmp_path / "folder.yaml"] = False
+    assert {p.name: holds(p, data) for p in cases} == {p.name: want for p, want in cases.items()}
