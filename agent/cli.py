@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from agent import collector
 from agent.errors import EXIT_APPROVED, EXIT_ERROR, EXIT_FAILED, Interrupted, decision_for, exit_code_for, scrub_secrets
@@ -52,11 +52,9 @@ def _traceback() -> str:
     return traceback.format_exc().rstrip()
 
 
-def entry() -> None:
+def entry() -> NoReturn:
     """The process's entry point (``agent/__main__.py``, which starts with the collector off): ``main``, then exit."""
-    code = main()
-    collector.skip_at_exit()
-    raise SystemExit(code)
+    collector.end_process(main())
 
 
 def main(argv: list[str] | None = None, *, fault: FaultHook | None = None) -> int:
