@@ -63,28 +63,32 @@ def write_new(path: Path, data: bytes, *, mode: int = 0o644, sync: bool = True) 
         raise
 
 
-def fsync_files(paths: list[Path], workers: int = 8) -> None:
+def fsync_files(paths: list[Path], *, data_only: list[Path] | None = None, workers: int = 8) -> None:
     """fsync every file, several at a time: the file system commits concurrent syncs together (one journal
-    commit for many files on ext4/xfs) instead of one after another. The first error is raised."""
-    pending = list(reversed(paths))
+    commit for many files on ext4/xfs) instead of one after another. The first error is raised.
+
+    ``data_only`` files get ``fdatasync``: their bytes made durable, not their times (reading a file may have
+    touched its access time; syncing that costs ~0.2 ms a file, and nothing needs it).
+    """
+    pending = [(p, os.fdatasync) for p in reversed(data_only or [])] + [(p, os.fsync) for p in reversed(paths)]
     errors: list[BaseException] = []
 
     def work() -> None:
         while pending and not errors:
             try:
-                path = pending.pop()
+                path, sync = pending.pop()
             except IndexError:
                 return
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 try:
-                    os.fsync(fd)
+                    sync(fd)
                 finally:
                     os.close(fd)
             except BaseException as err:  # re-raised in the caller's thread
                 errors.append(err)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(paths)) - 1)]
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(pending)) - 1)]
     for thread in threads:
         thread.start()
     work()

@@ -2,7 +2,7 @@
 
 1. Stage: each file the decision writes (the artifacts and the files rendered from the plan, or the
    veto) is written in full and fsynced as ``consensus/.devops-agent-staging/<id>.<n>`` (an artifact already
-   holding exactly those bytes is kept as it is, fsynced with them, and left out of the journal); a name is chosen
+   holding exactly those bytes is kept as it is, its bytes synced with them, and left out of the journal); a name is chosen
    for the veto and for every archived message (never one that exists: one listing per folder). Every
    folder we will write into is checked first (no links, one file system, writable).
 2. Journal: ``<id>.journal`` beside the staged files. Once it exists the decision is committed.
@@ -166,8 +166,8 @@ class Writer:
             write_new(journal.staged(f"{commit}.{n}"), data, sync=False)
             pairs.append([f"{commit}.{n}", relative])
             self.fault(f"staged:{relative}")
-        # All durable before the journal names them; a kept file too (no work when it already is on disk).
-        fsync_files([journal.staged(staged) for staged, _ in pairs] + kept)
+        # All durable before the journal names them; a kept file's bytes too (no work when they already are on disk).
+        fsync_files([journal.staged(staged) for staged, _ in pairs], data_only=kept)
         self.fault("staged")
         if isinstance(decision, Approve):
             journal.replace, journal.remove = pairs, self._stale(decision)

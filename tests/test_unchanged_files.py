@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,14 @@ def test_deciding_again_keeps_identical_files_and_rewrites_the_others(
     os.link(linked, elsewhere)  # same bytes, but a second name outside the workspace
     before = {p: os.lstat(p) for p in files}
     synced: set[int] = set()
-    fsync = os.fsync
+    for name in ("fsync", "fdatasync"):
+        real = getattr(os, name)
 
-    def spy(fd: int) -> None:
-        synced.add(os.fstat(fd).st_ino)
-        fsync(fd)
+        def spy(fd: int, real: Callable[[int], None] = real) -> None:
+            synced.add(os.fstat(fd).st_ino)
+            real(fd)
 
-    monkeypatch.setattr(os, "fsync", spy)
+        monkeypatch.setattr(os, name, spy)
     out = _run(capsys, project, "--force")
 
     assert sorted(out["written"]) == sorted(first["written"])
