@@ -62,10 +62,11 @@ def scripts(job: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def script_text(doc: dict[str, Any], job: dict[str, Any], resolve: bool = False) -> str:
     """All of a job's scripts, with `$VAR` replaced by the `env:` value that sets it when ``resolve``."""
     parts = []
+    outer = _env(doc) | _env(job) if resolve else {}
     for _, step in steps(job):
         if isinstance(step.get("run"), str):
             run = step["run"].replace("\\\n", " ")
-            parts.append(_resolve(run, _env(doc) | _env(job) | _env(step)) if resolve else run)
+            parts.append(_resolve(run, tuple((outer | _env(step)).items())) if resolve else run)
     return "\n".join(parts)
 
 
@@ -106,5 +107,8 @@ def _env(block: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
 
 
-def _resolve(script: str, env: dict[str, str]) -> str:
-    return _VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), script)
+@lru_cache(maxsize=64)
+def _resolve(script: str, env: tuple[tuple[str, str], ...]) -> str:
+    # Several rules read the same job's scripts: each script is resolved once per environment it runs in.
+    values = dict(env)
+    return _VAR.sub(lambda m: values.get(m.group(1) or m.group(2), m.group(0)), script)
