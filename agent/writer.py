@@ -229,8 +229,8 @@ class Writer:
                 raise OSError(code, os.strerror(code), str(deepest))
             if target != self.ws.processed and deepest.stat().st_dev != home:
                 raise OSError(errno.EXDEV, f"{os.strerror(errno.EXDEV)}: on another file system than consensus/", str(deepest))
-        for path in (self.ws.decision_log, *targets):
-            refuse_links(self.ws.consensus, path)
+        for path in (self.ws.decision_log, *targets):  # every folder on their way was checked above: the name itself
+            refuse_links(path.parent, path)
 
     def log_entry(self, decision: Decision, digests: dict[str, str]) -> dict[str, Any]:
         if isinstance(decision, Approve):
