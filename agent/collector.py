@@ -8,6 +8,7 @@ import contextlib
 import gc
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -29,17 +30,33 @@ def running() -> contextlib.AbstractContextManager[None]:
     return _collecting(True)
 
 
+_lock = threading.Lock()
+_inside = {False: 0, True: 0}
+"""How many ``paused()`` (False) and ``running()`` (True) blocks are open, in every thread: the state is process-wide."""
+_before = True
+"""The collector's state when the first of them opened, restored when the last one closes."""
+
+
 @contextlib.contextmanager
 def _collecting(on: bool) -> Iterator[None]:
-    was = gc.isenabled()
-    _set(on)
+    global _before
+    with _lock:
+        if not any(_inside.values()):
+            _before = gc.isenabled()
+        _inside[on] += 1
+        _apply()
     try:
         yield
     finally:
-        _set(was)
+        with _lock:
+            _inside[on] -= 1
+            _apply()
 
 
-def _set(on: bool) -> None:
+def _apply() -> None:
+    """Off while any pause is open (a bulk parse inside a conversation, or in another thread), else on while a
+    ``running()`` block is open, else as it was before the first block."""
+    on = _before if not any(_inside.values()) else not _inside[False]
     if on:
         gc.enable()
     else:

@@ -252,6 +252,40 @@ def test_the_cycle_collector_is_paused_only_for_bounded_work_and_restored_after(
     assert gc.isenabled()
 
 
+def test_pauses_in_two_threads_leave_the_collector_as_it_was() -> None:
+    """The collector's state is the process's: a pause that ends while another thread's is still open must not turn it
+    on, and the last one to end restores it (a thread pool reading decision logs, as the commit-protocol tests do)."""
+    import gc
+    import threading
+
+    from agent import collector
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def first() -> None:
+        with collector.paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with collector.paused():
+            second_in.set()
+            first_out.wait(5)
+            seen["after the first pause ended"] = gc.isenabled()
+
+    assert gc.isenabled()
+    threads = [threading.Thread(target=f) for f in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"after the first pause ended": False}
+    assert gc.isenabled()
+
+
 def test_the_entry_point_starts_with_the_collector_off_and_a_conversation_turns_it_on(project: Path) -> None:
     import subprocess
     import sys
