@@ -203,23 +203,37 @@ def _place(ws: Workspace, journal: Journal, pair: list[str]) -> Path:
 
 
 def replace_artifacts(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
-    folders = set()
-    for name, relative in journal.replace:
-        staged, target = journal.staged(name), ws.consensus / relative
-        if os.path.lexists(staged):
-            ensure_dir(ws.consensus, target.parent)
-            os.replace(staged, target)
-            folders.add(target.parent)
-        fault(f"renamed:{relative}")
-    for relative in journal.remove:
-        stale = ws.consensus / relative
-        if os.path.lexists(stale):
-            stale.unlink()
-            folders.add(stale.parent)
-        fault(f"removed:{relative}")
-    for folder in sorted(folders):
-        fsync_dir(folder)
+    """Rename each staged artifact into its folder, remove the stale ones, then fsync every folder changed.
+
+    Each folder is checked (no link on the way) and opened once; every rename and removal in it goes through that
+    descriptor, so swapping a folder for a link after the check cannot redirect them.
+    """
+    folders: dict[Path, int] = {}
+    try:
+        for name, relative in journal.replace:
+            staged, target = journal.staged(name), ws.consensus / relative
+            if os.path.lexists(staged):
+                os.replace(staged, target.name, dst_dir_fd=_folder(ws, folders, target.parent))
+            fault(f"renamed:{relative}")
+        for relative in journal.remove:
+            stale = ws.consensus / relative
+            if os.path.lexists(stale):
+                os.unlink(stale.name, dir_fd=_folder(ws, folders, stale.parent))
+            fault(f"removed:{relative}")
+        for folder in sorted(folders):
+            os.fsync(folders[folder])
+    finally:
+        for fd in folders.values():
+            os.close(fd)
     fault("renamed")
+
+
+def _folder(ws: Workspace, opened: dict[Path, int], folder: Path) -> int:
+    """A descriptor of ``folder`` (created, link-free), opened once per commit."""
+    if folder not in opened:
+        ensure_dir(ws.consensus, folder)
+        opened[folder] = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    return opened[folder]
 
 
 def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str]:

@@ -418,6 +418,25 @@ def test_a_link_where_we_write_is_exit_2_naming_it(tmp_path: Path, relative: str
     assert visible(consensus) == before and _tree(outside) == before_outside
 
 
+def test_a_folder_swapped_for_a_link_while_renaming_never_redirects_a_rename(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Renames go through the descriptor of the folder checked and opened first, not its path again."""
+    project = prepare(tmp_path / "p", "approve")
+    consensus, outside = consensus_of(project), tmp_path / "outside"
+    outside.mkdir()
+    dev = consensus / "artifacts/k8s/dev"
+
+    def swap(point: str) -> None:
+        if point == "renamed:artifacts/k8s/dev/analysistemplate.yaml":  # the first file renamed into k8s/dev
+            dev.rename(dev.with_name("dev-moved"))
+            dev.symlink_to(outside, target_is_directory=True)
+
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)], fault=swap) == 0
+    capsys.readouterr()
+    assert list(outside.iterdir()) == []
+    moved = sorted(p.name for p in dev.with_name("dev-moved").iterdir())
+    assert "analysistemplate.yaml" in moved and "rollout.yaml" in moved and "service.yaml" in moved
+
+
 def _tree(path: Path) -> dict[str, bytes]:
     if path.is_file():
         return {"": path.read_bytes()}
