@@ -151,12 +151,15 @@ class Runner:
     def _converse(self, inputs: Inputs, findings: Sequence[str], moment: Any) -> Decision:
         """Ask the model (with the offline planner's draft unless --no-draft), audited in a transcript."""
         from agent.models.offline import OfflineModel, planner
-        from agent.models.progress import LiveLine
 
         model = self.model_factory(self.opts, inputs, self.log)
         # The offline backend's own plan is the draft: planned once.
         draft = (model.plan() if isinstance(model, OfflineModel) else planner.plan(inputs)) if self.opts.draft else None
-        live = LiveLine(sys.stderr, lambda: self.result.stats.turns) if sys.stderr.isatty() and model.reads_prompt else None
+        live = None
+        if sys.stderr.isatty() and model.reads_prompt:  # a streamed reply, watched on a terminal
+            from agent.models.progress import LiveLine
+
+            live = LiveLine(sys.stderr, lambda: self.result.stats.turns)
         log = self.log if live is None else live.before(self.log)
         assembly = prompting.assemble(
             inputs,
