@@ -37,7 +37,19 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader) i
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-class _Yaml12BoolLoader(_Loader):  # type: ignore[valid-type,misc]
+class _StrictLoader(_Loader):  # type: ignore[valid-type,misc]
+    """Refuses a duplicate key as each mapping is built, when ``keys_of`` names the document (see ``parse_yaml``)."""
+
+    keys_of: Path | None = None
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if self.keys_of is not None:
+            _unique_yaml_keys(node, self.keys_of)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
+
+
+class _Yaml12BoolLoader(_StrictLoader):
     """SafeLoader that reads only true/false as booleans (YAML 1.2), so the key `on` stays `on`."""
 
 
@@ -222,12 +234,16 @@ def locate(data: Any, found: Any) -> str | None:
 
 def parse_yaml(text: str, path: Path, *, yaml12_bools: bool = False) -> Any:
     """Parse one YAML document: no alias expansion past ``MAX_EXPANDED_NODES``, no duplicate keys, no deep nesting."""
-    loader = (_Yaml12BoolLoader if yaml12_bools else _Loader)(text)
+    loader = (_Yaml12BoolLoader if yaml12_bools else _StrictLoader)(text)
+    tree = _plain_tree(text)
+    if tree:
+        loader.keys_of = path
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_nodes(node, path)
+        if not tree:
+            _check_nodes(node, path)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -243,6 +259,14 @@ def parse_yaml(text: str, path: Path, *, yaml12_bools: bool = False) -> Any:
         loader.dispose()
     check_depth(data, path)
     return data
+
+
+def _plain_tree(text: str) -> bool:
+    """The document is a tree that cannot expand: no alias (``*``), no merge key (``<<``, or a tag: ``!``), and too
+    short to hold ``MAX_EXPANDED_NODES`` nodes (each node takes a character, or is one of the two empty scalars an
+    indicator makes). Every mapping is then built once, as written: its keys are checked as it is built, and the
+    walk over the whole node graph that aliases need (``_check_nodes``) is not (a message: ~15 µs less)."""
+    return len(text) < MAX_EXPANDED_NODES // 4 and "*" not in text and "<<" not in text and "!" not in text
 
 
 def _check_nodes(root: yaml.Node, path: Path) -> None:

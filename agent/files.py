@@ -162,15 +162,19 @@ def same_file(a: Path, b: Path) -> bool:
     return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
-def place_new(source: Path, target: Path) -> bool:
+def place_new(source: Path, target: Path, *, dirs: tuple[int, int] | None = None) -> bool:
     """Give ``source``'s file the name ``target`` without ever replacing another file; False if the name is taken.
 
     A hard link does that atomically; where links are impossible (another file system, or one
     without hard links) the data is copied to a temp file beside ``target`` first. ``source`` stays.
     Calling it again after a crash is harmless: a ``target`` that already is ``source`` counts as placed.
+    ``dirs``: descriptors of the two folders (checked and opened by the caller), which the link goes through.
     """
     try:
-        os.link(source, target, follow_symlinks=False)
+        if dirs is None:
+            os.link(source, target, follow_symlinks=False)
+        else:
+            os.link(source.name, target.name, src_dir_fd=dirs[0], dst_dir_fd=dirs[1], follow_symlinks=False)
         return True
     except FileExistsError:
         return same_file(source, target) or _same_bytes(source, target)

@@ -31,7 +31,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from agent import decision_log
@@ -237,37 +237,53 @@ def _folder(ws: Workspace, opened: dict[Path, int], folder: Path) -> int:
 
 
 def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str]:
-    """Move each message to ``processed/`` under its chosen name; a failure is a warning, the journal stays."""
+    """Move each message to ``processed/`` under its chosen name; a failure is a warning, the journal stays.
+
+    Like the artifacts' renames, the links and removals go through descriptors of the two folders, each checked and
+    opened once (10,000 messages: one check of each folder, not 10,000).
+    """
     warnings: list[str] = []
-    for pair in journal.archive:
-        source = ws.consensus / pair[0]
-        if not os.path.lexists(source):
-            continue
-        try:
-            _archive_one(ws, journal, pair, source, fault)
-        except OSError as err:
-            warnings.append(f"could not archive {pair[0]} to {pair[1]} ({err.strerror}); the decision is committed, the next run moves it")
-    if any(os.path.lexists(ws.consensus / pair[0]) for pair in journal.archive):
+    if not journal.archive:
         return warnings
-    if journal.archive:
-        fsync_dir(ws.processed)
-        fsync_dir(ws.devops_inbox)
+    folders: dict[Path, int] = {}
+    try:
+        for pair in journal.archive:
+            source = ws.consensus / pair[0]
+            if not os.path.lexists(source):
+                continue
+            try:
+                _archive_one(ws, journal, pair, source, fault, folders)
+            except OSError as err:
+                warnings.append(
+                    f"could not archive {pair[0]} to {pair[1]} ({err.strerror}); the decision is committed, the next run moves it"
+                )
+        left = set(_listing(ws.devops_inbox))
+        if any(PurePosixPath(source).name in left for source, _ in journal.archive):
+            return warnings
+        for folder in (ws.processed, ws.devops_inbox):
+            if folder in folders:
+                os.fsync(folders[folder])
+            else:  # every message was moved by an earlier pass
+                fsync_dir(folder)
+    finally:
+        for fd in folders.values():
+            os.close(fd)
     return warnings
 
 
-def _archive_one(ws: Workspace, journal: Journal, pair: list[str], source: Path, fault: FaultHook) -> None:
+def _archive_one(ws: Workspace, journal: Journal, pair: list[str], source: Path, fault: FaultHook, folders: dict[Path, int]) -> None:
     fault(f"archive:{source.name}")
     chosen = ws.consensus / pair[1]
-    ensure_dir(ws.consensus, chosen.parent)
+    dirs = (_folder(ws, folders, source.parent), _folder(ws, folders, chosen.parent))
     target, n = chosen, 1
-    while not place_new(source, target):  # never over another file, whatever appeared since staging
+    while not place_new(source, target, dirs=dirs):  # never over another file, whatever appeared since staging
         n += 1
         target = numbered(chosen, n)
     if target != chosen:
         pair[1] = ws.relative(target)
         journal.save()
     fault(f"linked:{source.name}")
-    source.unlink()
+    os.unlink(source.name, dir_fd=dirs[0])
     fault(f"archived:{source.name}")
 
 

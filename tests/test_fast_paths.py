@@ -239,3 +239,80 @@ def test_a_non_finite_number_at_any_depth_is_refused_naming_the_field(depth: int
     with pytest.raises(InputError, match=f"{token} is not a number JSON allows") as caught:
         parse_json(text, Path("x.json"))
     assert caught.value.field is not None and caught.value.field.startswith("deep") and caught.value.field.endswith(".bad")
+
+
+# ---------------------------------------------------------------- YAML documents without aliases or merge keys
+
+
+def reference_parse_yaml(text: str) -> Any:
+    """The YAML read before the fast path: compose, walk every node (expansion and duplicate keys), then build."""
+    import yaml
+
+    from agent import documents
+
+    loader = documents._StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        documents._check_nodes(node, Path("m.yaml"))
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = {"line": mark.line + 1, "column": mark.column + 1} if mark else {}
+        raise InputError(Path("m.yaml"), f"invalid YAML: {err.problem or err.context or 'invalid YAML'}", **where) from None
+    finally:
+        loader.dispose()
+
+
+def _outcome(parse: Any, text: str) -> Any:
+    try:
+        return ("value", parse(text))
+    except InputError as err:
+        return ("refused", str(err))
+    except Exception as err:  # the same YAML error type and message either way
+        return ("error", type(err).__name__, str(err))
+
+
+YAML_DOCUMENTS = [
+    "from: quality\nsubject: a\n",
+    "from: quality\nsubject: a\nfrom: devops\n",
+    "a: {b: 1, c: {d: 2, d: 3}}\n",
+    "a:\n  - {x: 1}\n  - {x: 1, y: 2, x: 3}\n",
+    "? [a, b]\n: pair\n",
+    "? {k: 1}\n: v\n? {k: 1}\n: w\n",
+    "a:\nb:\na:\n",
+    "'a': 1\n\"a\": 2\n",
+    "a: 1\n'a': 2\n",
+    "1: one\n'1': two\n",
+    "null: x\n~: y\n",
+    "{a: 1, b: [1, 2, {c: 3, c: 4}]}",
+    "- a\n- b: 1\n  b: 2\n",
+    "[[[[]]]]",
+    "",
+    "# only a comment\n",
+    "key: value with ! in it\n",
+    "key: a*b\n",
+    "base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n",
+    "other:\n  <<: {x: 1, x: 2}\n  y: 2\n",
+    "other:\n  <<: {x: 1}\n  x: 2\n",
+    "a: !!str 1\na: 2\n",
+    "a: &x 1\nb: *x\nb: 2\n",
+    "content: {text: fyi, refs: [a, b]}\nsubject: note\n",
+]
+
+
+@pytest.mark.parametrize("text", YAML_DOCUMENTS)
+def test_yaml_without_aliases_or_merges_reads_as_the_full_walk_reads_it(text: str) -> None:
+    from agent.documents import parse_yaml
+
+    assert _outcome(lambda t: parse_yaml(t, Path("m.yaml")), text) == _outcome(reference_parse_yaml, text)
+
+
+def test_the_yaml_fast_path_is_taken_only_where_no_alias_or_merge_can_be() -> None:
+    from agent.documents import _plain_tree
+
+    plain = [t for t in YAML_DOCUMENTS if _plain_tree(t)]
+    assert len(plain) >= 15 and not any(c in t for t in plain for c in ("*", "<<", "!"))
+    assert not _plain_tree("a: 1\n" * 5_000) and _plain_tree("a: 1\n" * 4_000)
+    assert not _plain_tree("x: !<tag:yaml.org,2002:m%65rge> {a: 1}\n")  # a merge key spelled without "merge"
