@@ -259,8 +259,9 @@ def reference_parse_yaml(text: str) -> Any:
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        where = {"line": mark.line + 1, "column": mark.column + 1} if mark else {}
-        raise InputError(Path("m.yaml"), f"invalid YAML: {err.problem or err.context or 'invalid YAML'}", **where) from None
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = err.problem or err.context or "invalid YAML"
+        raise InputError(Path("m.yaml"), f"invalid YAML: {problem}", line=line, column=column) from None
     finally:
         loader.dispose()
 
