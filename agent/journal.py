@@ -31,7 +31,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import decision_log
@@ -257,8 +257,7 @@ def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str
                 warnings.append(
                     f"could not archive {pair[0]} to {pair[1]} ({err.strerror}); the decision is committed, the next run moves it"
                 )
-        left = set(_listing(ws.devops_inbox))
-        if any(PurePosixPath(source).name in left for source, _ in journal.archive):
+        if warnings:  # a message that could not be moved is still in the inbox: the journal stays for the next run
             return warnings
         for folder in (ws.processed, ws.devops_inbox):
             if folder in folders:
