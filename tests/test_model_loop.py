@@ -429,3 +429,17 @@ def test_a_correction_turn_does_not_depend_on_which_linters_are_installed(
     monkeypatch.setenv("DEVOPS_AGENT_EXTERNAL_TOOLS", "off")
     code, out, err = replay(capsys, project, name)
     assert code == 0 and out["requests"] == 2, err
+
+
+def test_usage_adds_field_by_field_and_never_concatenates() -> None:
+    from agent.models import Usage
+
+    total = Usage()
+    total += Usage(10, 5, 3, 2, 1)
+    total += Usage(input_tokens=1, thinking_tokens=4)
+    assert total == Usage(11, 5, 3, 2, 5) and len(total) == 5
+    assert total.to_dict() == {
+        "input_tokens": 11, "output_tokens": 5, "cache_read_input_tokens": 3, "cache_creation_input_tokens": 2, "thinking_tokens": 5,
+    }  # fmt: skip
+    with pytest.raises(TypeError):
+        total + (1, 2, 3, 4, 5)  # noqa: RUF005 - a tuple is refused, not concatenated

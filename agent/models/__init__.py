@@ -7,7 +7,6 @@ Only ``agent.models.anthropic`` imports the ``anthropic`` SDK, and only when cho
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from agent.errors import ModelError
@@ -25,9 +24,8 @@ Progress = Callable[[str, int], None]
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "thinking_tokens")
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Tokens of one or more requests; ``a + b`` adds them (a record that adds, so not a tuple, whose ``+`` concatenates)."""
+class Usage(NamedTuple):
+    """Tokens of one or more requests; ``a + b`` adds them, field by field."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -36,8 +34,10 @@ class Usage:
     thinking_tokens: int = 0
     """Part of ``output_tokens`` (the API's ``output_tokens_details.thinking_tokens``)."""
 
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(*(getattr(self, f) + getattr(other, f) for f in USAGE_FIELDS))
+    def __add__(self, other: tuple[int, ...]) -> Usage:  # type: ignore[override]  # adds, where a tuple's + concatenates
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(*(mine + theirs for mine, theirs in zip(self, other, strict=True)))
 
     def to_dict(self) -> dict[str, int]:
         return {f: getattr(self, f) for f in USAGE_FIELDS}

@@ -5,7 +5,6 @@ Both work on a copy and apply all operations or none, so a failed edit never lea
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 
@@ -71,6 +70,8 @@ def _apply_one(doc: Any, op: str, pointer: str, value: Any) -> None:
 
 def patch(doc: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
     """``doc`` with the JSON Patch ``operations`` applied, or EditError naming the first that cannot be."""
+    import copy  # only a model's edit needs it: a run that makes none does not import it (with weakref)
+
     result = copy.deepcopy(doc)
     for i, operation in enumerate(operations):
         op, pointer = operation["op"], operation["path"]
