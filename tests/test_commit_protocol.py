@@ -700,6 +700,26 @@ def test_journal_with_a_link_on_its_way_is_refused(tmp_path: Path, project: Path
 # --- staged files are fsynced together, before the journal names them -----------------------------------------------
 
 
+def test_a_staged_file_is_written_whole_through_short_writes_and_removed_when_a_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.files import write_new
+
+    data = bytes(range(256)) * 40
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, chunk: real_write(fd, bytes(chunk[:7])))  # the kernel may write less
+    write_new(tmp_path / "short", data)
+    assert (tmp_path / "short").read_bytes() == data
+
+    def full(fd: int, chunk: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError, match="No space left"):
+        write_new(tmp_path / "full", data)
+    assert not (tmp_path / "full").exists()
+
+
 def test_a_failed_fsync_of_one_staged_file_leaves_the_workspace_as_it_was(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
