@@ -30,7 +30,7 @@ def running() -> contextlib.AbstractContextManager[None]:
     return _collecting(True)
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a finaliser run by a collection inside the lock may open a block too
 _inside = {False: 0, True: 0}
 """How many ``paused()`` (False) and ``running()`` (True) blocks are open, in every thread: the state is process-wide."""
 _before = True

@@ -201,14 +201,20 @@ def place_new(source: Path, target: Path, *, dirs: tuple[int, int] | None = None
 
 
 def holds(path: Path, data: bytes) -> bool:
-    """``path`` is a regular file of one name (not a link, not hard-linked elsewhere) whose bytes are exactly ``data``."""
+    """``path`` is what writing ``data`` there would make: a regular file of one name (not a link, not hard-linked
+    elsewhere), ours, with no permission beyond ``rw-r--r--``, holding exactly ``data``.
+
+    Opened without blocking, so a FIFO planted there is refused, not waited on.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size != len(data):
+            return False
+        if info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & ~0o644:
             return False
         return os.read(fd, len(data) + 1) == data
     finally:

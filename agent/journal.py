@@ -206,7 +206,7 @@ def replace_artifacts(ws: Workspace, journal: Journal, fault: FaultHook) -> None
     """Rename each staged artifact into its folder, remove the stale ones, then fsync every folder changed.
 
     Each folder is checked (no link on the way) and opened once; every rename and removal in it goes through that
-    descriptor, so swapping a folder for a link after the check cannot redirect them.
+    descriptor, so a folder swapped for a link once it is open cannot redirect them.
     """
     folders: dict[Path, int] = {}
     try:
@@ -240,7 +240,8 @@ def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str
     """Move each message to ``processed/`` under its chosen name; a failure is a warning, the journal stays.
 
     Like the artifacts' renames, the links and removals go through descriptors of the two folders, each checked and
-    opened once (10,000 messages: one check of each folder, not 10,000).
+    opened once (10,000 messages: one check of each folder, not 10,000). Where hard links are impossible (``processed/``
+    on another file system) ``place_new`` copies by path, checked as before.
     """
     warnings: list[str] = []
     if not journal.archive:

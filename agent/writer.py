@@ -116,7 +116,7 @@ class Writer:
         journal: Journal | None = None
         kept: list[Path] = []
         try:
-            journal, kept = self._prepare(decision, root, commit)
+            journal, kept, order = self._prepare(decision, root, commit)
             self.checkpoint()  # a signal that arrived while staging stops us here, before the commit point
             journal.save()
             journal_steps.place_and_log(self.ws, journal, self.fault)
@@ -126,7 +126,7 @@ class Writer:
                 if isinstance(err, OSError):
                     raise CommitError.from_os_error(err, root, NOTHING_WRITTEN) from None
                 raise
-        return self._finish(journal, kept)
+        return self._finish(journal, kept, order)
 
     def _logged(self, journal: Journal) -> bool:
         try:
@@ -134,7 +134,7 @@ class Writer:
         except OSError:
             return False
 
-    def _finish(self, journal: Journal, kept: list[Path]) -> Committed:
+    def _finish(self, journal: Journal, kept: list[Path], order: list[Path]) -> Committed:
         try:
             journal_steps.replace_artifacts(self.ws, journal, self.fault)
         except OSError as err:
@@ -143,15 +143,17 @@ class Writer:
         warnings = journal_steps.archive_inbox(self.ws, journal, self.fault)
         if not warnings:
             journal_steps.finish(journal, self.fault)
-        written = [self.ws.consensus / target for _, target in journal.place + journal.replace] + kept
+        # A veto's name may have changed while it was placed; an approval's files are the plan's, in its order.
+        written = [self.ws.consensus / target for _, target in journal.place] if journal.place else order
         archived = [self.ws.consensus / target for _, target in journal.archive]
         return Committed(written, archived, journal.entry, warnings, kept)
 
-    def _prepare(self, decision: Decision, root: Path, commit: str) -> tuple[Journal, list[Path]]:
+    def _prepare(self, decision: Decision, root: Path, commit: str) -> tuple[Journal, list[Path], list[Path]]:
         """Stage every file (fsynced) under the staging folder; nothing visible changes here.
 
         An artifact that already holds exactly the bytes the decision writes (a run deciding again on the same
-        inputs: most rendered files) is kept as it is, not staged and renamed over itself: returned as kept.
+        inputs: most rendered files) is kept as it is, not staged and renamed over itself: returned as kept, beside
+        every file of the decision in order.
         """
         files = self._files(decision)
         self._preflight([self.ws.consensus / r for r in files], root)
@@ -166,8 +168,8 @@ class Writer:
             write_new(journal.staged(f"{commit}.{n}"), data, sync=False)
             pairs.append([f"{commit}.{n}", relative])
             self.fault(f"staged:{relative}")
-        # All durable before the journal names them; a kept file's bytes too (no work when they already are on disk).
-        fsync_files([journal.staged(staged) for staged, _ in pairs], data_only=kept)
+        # All durable before the journal names them; a kept file's bytes and name too (no work when they already are).
+        fsync_files([journal.staged(staged) for staged, _ in pairs], data_only=kept + sorted({p.parent for p in kept}))
         self.fault("staged")
         if isinstance(decision, Approve):
             journal.replace, journal.remove = pairs, self._stale(decision)
@@ -175,7 +177,7 @@ class Writer:
             journal.place = pairs
         journal.archive = self._archive_names()
         journal.entry = self.log_entry(decision, digests)
-        return journal, kept
+        return journal, kept, [self.ws.consensus / relative for relative in files]
 
     def _files(self, decision: Decision) -> dict[str, bytes]:
         """Every file the decision writes, by path relative to consensus/."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from agent import decision_log
 from agent.cli import main
 from agent.files import holds
 from agent.workspace import Workspace
+from tests.conftest import ROOT
 
 
 def _run(capsys: pytest.CaptureFixture[str], project: Path, *args: str) -> dict[str, Any]:
@@ -35,22 +38,25 @@ def test_deciding_again_keeps_identical_files_and_rewrites_the_others(
     elsewhere = tmp_path / "outside.yaml"
     os.link(linked, elsewhere)  # same bytes, but a second name outside the workspace
     before = {p: os.lstat(p) for p in files}
-    synced: set[int] = set()
+    events: list[int | str] = []  # inodes as they are synced, and the commit's points as they are reached
     for name in ("fsync", "fdatasync"):
         real = getattr(os, name)
 
         def spy(fd: int, real: Callable[[int], None] = real) -> None:
-            synced.add(os.fstat(fd).st_ino)
+            events.append(os.fstat(fd).st_ino)
             real(fd)
 
         monkeypatch.setattr(os, name, spy)
-    out = _run(capsys, project, "--force")
+    capsys.readouterr()
+    assert main(["run", "--backend", "offline", "--json", "--force", "--workspace", str(project)], fault=events.append) == 0
+    out = json.loads(capsys.readouterr().out)
 
     assert sorted(out["written"]) == sorted(first["written"])
     unchanged = {Path(p) for p in out["unchanged"]}
     assert unchanged < set(files) and len(unchanged) >= 20
     assert not {edited, shortened, linked} & unchanged
-    assert {before[p].st_ino for p in unchanged} <= synced  # a kept file is durable before the journal names the decision
+    synced_first = set(events[: events.index("staged")])  # before the journal names the decision
+    assert {before[p].st_ino for p in unchanged} | {os.lstat(p.parent).st_ino for p in unchanged} <= synced_first
     for path in files:
         now = os.lstat(path)
         same = (now.st_ino, now.st_mtime_ns) == (before[path].st_ino, before[path].st_mtime_ns)
@@ -91,4 +97,26 @@ def test_holds_only_a_plain_file_of_one_name_with_exactly_those_bytes(tmp_path: 
     cases[tmp_path / "twice.yaml"] = False
     (tmp_path / "folder.yaml").mkdir()
     cases[tmp_path / "folder.yaml"] = False
+    for name, mode, want in (("private.yaml", 0o600, True), ("shared.yaml", 0o666, False), ("script.yaml", 0o755, False)):
+        (tmp_path / name).write_bytes(data)
+        (tmp_path / name).chmod(mode)
+        cases[tmp_path / name] = want
+    if os.geteuid() == 0:  # only root can give a file away
+        (tmp_path / "theirs.yaml").write_bytes(data)
+        os.chown(tmp_path / "theirs.yaml", 4321, -1)
+        cases[tmp_path / "theirs.yaml"] = False
     assert {p.name: holds(p, data) for p in cases} == {p.name: want for p, want in cases.items()}
+
+
+def test_a_fifo_where_an_artifact_goes_is_replaced_not_waited_on(project: Path) -> None:
+    """Reading a FIFO blocks until something writes to it: inside the commit, with the lock held and signals deferred."""
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    runbook = project / "consensus/artifacts/runbook.md"
+    runbook.unlink()
+    os.mkfifo(runbook)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--backend", "offline", "--force", "--json", "--workspace", str(project)],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert runbook.is_file() and str(runbook) not in json.loads(done.stdout)["unchanged"]
