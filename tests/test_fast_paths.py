@@ -244,13 +244,13 @@ def test_a_non_finite_number_at_any_depth_is_refused_naming_the_field(depth: int
 # ---------------------------------------------------------------- YAML documents without aliases or merge keys
 
 
-def reference_parse_yaml(text: str) -> Any:
+def reference_parse_yaml(text: str, yaml12_bools: bool = False) -> Any:
     """The YAML read before the fast path: compose, walk every node (expansion and duplicate keys), then build."""
     import yaml
 
     from agent import documents
 
-    loader = documents._StrictLoader(text)
+    loader = (documents._Yaml12BoolLoader if yaml12_bools else documents._StrictLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -300,14 +300,19 @@ YAML_DOCUMENTS = [
     "a: !!str 1\na: 2\n",
     "a: &x 1\nb: *x\nb: 2\n",
     "content: {text: fyi, refs: [a, b]}\nsubject: note\n",
+    "on: push\n'on': pull_request\n",
+    "yes: 1\ntrue: 2\n",
+    "jobs: {a: {steps: [{run: x}, {run: y, run: z}]}}\n",
 ]
 
 
 @pytest.mark.parametrize("text", YAML_DOCUMENTS)
-def test_yaml_without_aliases_or_merges_reads_as_the_full_walk_reads_it(text: str) -> None:
+@pytest.mark.parametrize("yaml12_bools", [False, True])
+def test_yaml_without_aliases_or_merges_reads_as_the_full_walk_reads_it(text: str, yaml12_bools: bool) -> None:
     from agent.documents import parse_yaml
 
-    assert _outcome(lambda t: parse_yaml(t, Path("m.yaml")), text) == _outcome(reference_parse_yaml, text)
+    fast = _outcome(lambda t: parse_yaml(t, Path("m.yaml"), yaml12_bools=yaml12_bools), text)
+    assert fast == _outcome(lambda t: reference_parse_yaml(t, yaml12_bools), text)
 
 
 def test_the_yaml_fast_path_is_taken_only_where_no_alias_or_merge_can_be() -> None:
