@@ -7,6 +7,7 @@ opened with ``O_NOFOLLOW``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -143,6 +144,32 @@ def ensure_dir(root: Path, folder: Path) -> Path:
             if not stat.S_ISDIR(os.lstat(current).st_mode):
                 raise UnsafePathError(current, f"is not a real folder; {NO_LINKS}") from None
     return folder
+
+
+def open_folder(root: Path, folder: Path) -> int:
+    """A descriptor of ``folder`` (created where missing), opened one name at a time from ``root`` and never through a
+    link: no path is looked up again after its check, so a folder swapped for a link meanwhile is refused, not followed.
+    """
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        current = root
+        for part in folder.relative_to(root).parts:
+            current = current / part
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as err:
+                if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                linked = stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
+                raise UnsafePathError(current, f"is {'a symbolic link' if linked else 'not a real folder'}; {NO_LINKS}") from None
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def sha256_of(path: Path) -> str | None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent import decision_log
 from agent.errors import CommitError, InputError
-from agent.files import TMP_PREFIX, atomic_write, ensure_dir, fit_name, fsync_dir, place_new, refuse_links, same_file
+from agent.files import TMP_PREFIX, atomic_write, ensure_dir, fit_name, fsync_dir, open_folder, place_new, refuse_links, same_file
 
 if TYPE_CHECKING:
     from agent.workspace import Workspace
@@ -205,8 +205,8 @@ def _place(ws: Workspace, journal: Journal, pair: list[str]) -> Path:
 def replace_artifacts(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
     """Rename each staged artifact into its folder, remove the stale ones, then fsync every folder changed.
 
-    Each folder is checked (no link on the way) and opened once; every rename and removal in it goes through that
-    descriptor, so a folder swapped for a link once it is open cannot redirect them.
+    Each folder is opened once, one name at a time without following a link; every rename and removal in it goes
+    through that descriptor, so no path is looked up again and a folder swapped for a link cannot redirect them.
     """
     folders: dict[Path, int] = {}
     try:
@@ -229,18 +229,17 @@ def replace_artifacts(ws: Workspace, journal: Journal, fault: FaultHook) -> None
 
 
 def _folder(ws: Workspace, opened: dict[Path, int], folder: Path) -> int:
-    """A descriptor of ``folder`` (created, link-free), opened once per commit."""
+    """A descriptor of ``folder`` (created, reached without a link), opened once per commit."""
     if folder not in opened:
-        ensure_dir(ws.consensus, folder)
-        opened[folder] = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        opened[folder] = open_folder(ws.consensus, folder)
     return opened[folder]
 
 
 def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str]:
     """Move each message to ``processed/`` under its chosen name; a failure is a warning, the journal stays.
 
-    Like the artifacts' renames, the links and removals go through descriptors of the two folders, each checked and
-    opened once (10,000 messages: one check of each folder, not 10,000). Where hard links are impossible (``processed/``
+    Like the artifacts' renames, the links and removals go through descriptors of the two folders, each opened once
+    without following a link (10,000 messages: one walk to each folder, not 10,000). Where hard links are impossible (``processed/``
     on another file system) ``place_new`` copies by path, checked as before.
     """
     warnings: list[str] = []

@@ -120,3 +120,31 @@ def test_a_fifo_where_an_artifact_goes_is_replaced_not_waited_on(project: Path) 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert runbook.is_file() and str(runbook) not in json.loads(done.stdout)["unchanged"]
+
+
+def test_a_folder_is_opened_one_name_at_a_time_and_never_through_a_link(tmp_path: Path) -> None:
+    from agent.errors import UnsafePathError
+    from agent.files import open_folder
+
+    root = tmp_path / "consensus"
+    root.mkdir()
+    open_fds = len(list(Path("/proc/self/fd").iterdir()))
+    fd = open_folder(root, root / "artifacts/k8s/dev")  # created where missing
+    try:
+        assert os.fstat(fd).st_ino == os.lstat(root / "artifacts/k8s/dev").st_ino
+    finally:
+        os.close(fd)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "dev").mkdir(parents=True)
+    (root / "artifacts/k8s/staging").symlink_to(elsewhere / "dev", target_is_directory=True)
+    (root / "artifacts/link").symlink_to(elsewhere, target_is_directory=True)
+    (root / "artifacts/file").write_text("not a folder\n")
+    for folder, problem in (
+        (root / "artifacts/k8s/staging", "is a symbolic link"),
+        (root / "artifacts/link/dev", "is a symbolic link"),
+        (root / "artifacts/file/dev", "is not a real folder"),
+    ):
+        with pytest.raises(UnsafePathError, match=problem) as caught:
+            open_folder(root, folder)
+        assert str(folder).startswith(str(caught.value.path))
+    assert sorted(p.name for p in elsewhere.rglob("*")) == ["dev"] and len(list(Path("/proc/self/fd").iterdir())) == open_fds
