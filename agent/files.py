@@ -134,15 +134,7 @@ def refuse_links(root: Path, path: Path, *, folder: bool = False) -> Path:
 
 def ensure_dir(root: Path, folder: Path) -> Path:
     """Create ``folder`` (and its parents below ``root``) refusing links on the way; return it."""
-    refuse_links(root, folder, folder=True)
-    current = root
-    for part in folder.relative_to(root).parts:
-        current = current / part
-        try:
-            current.mkdir(0o755)
-        except FileExistsError:
-            if not stat.S_ISDIR(os.lstat(current).st_mode):
-                raise UnsafePathError(current, f"is not a real folder; {NO_LINKS}") from None
+    os.close(open_folder(root, folder))
     return folder
 
 

@@ -21,9 +21,6 @@ Log = Callable[[str], None]
 Progress = Callable[[str, int], None]
 """Called while a reply streams: what is being written (``thinking``, ``text`` or a tool name) and output characters so far."""
 
-USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "thinking_tokens")
-
-
 class Usage(NamedTuple):
     """Tokens of one or more requests; ``a + b`` adds them, field by field."""
 
@@ -40,14 +37,14 @@ class Usage(NamedTuple):
         return Usage(*(mine + theirs for mine, theirs in zip(self, other, strict=True)))
 
     def to_dict(self) -> dict[str, int]:
-        return {f: getattr(self, f) for f in USAGE_FIELDS}
+        return self._asdict()
 
     @classmethod
     def from_wire(cls, raw: Any) -> Usage:
         raw = raw if isinstance(raw, dict) else {}
         details = raw.get("output_tokens_details")
         raw = {**raw, "thinking_tokens": details.get("thinking_tokens") if isinstance(details, dict) else None}
-        return cls(*(v if isinstance(v := raw.get(f), int) else 0 for f in USAGE_FIELDS))
+        return cls(*(v if isinstance(v := raw.get(f), int) else 0 for f in cls._fields))
 
 
 class ToolCall(NamedTuple):
