@@ -206,8 +206,9 @@ def verify(workspace: Workspace, entry: Entry) -> list[str]:
         if relative not in wanted:
             continue
         found = _digest(workspace, relative)
-        if found is None:
-            problems.append(f"{relative} is missing")
+        if found is None:  # a link, a FIFO or a folder where the file was is not it either
+            there = os.path.lexists(workspace.consensus / relative)
+            problems.append(f"{relative} is {'not a regular file' if there else 'missing'}")
         elif found != digest:
             problems.append(f"{relative} has changed")
     return problems

@@ -47,12 +47,13 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int = 0o644) -> Path:
     return path
 
 
-def write_new(path: Path, data: bytes, *, mode: int = 0o644, sync: bool = True) -> None:
+def write_new(path: Path | str, data: bytes, *, mode: int = 0o644, sync: bool = True, dir_fd: int | None = None) -> None:
     """Create ``path`` (never an existing file, never through a link), write ``data`` and fsync it.
 
-    ``sync=False`` leaves the fsync to the caller (``fsync_files``, for many files at once).
+    ``sync=False`` leaves the fsync to the caller (``fsync_files``, for many files at once). With ``dir_fd``,
+    ``path`` is a name in that folder.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
     try:
         try:
             rest = memoryview(data)
@@ -63,7 +64,8 @@ def write_new(path: Path, data: bytes, *, mode: int = 0o644, sync: bool = True) 
         finally:
             os.close(fd)
     except BaseException:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path, dir_fd=dir_fd)
         raise
 
 
@@ -164,74 +166,83 @@ def open_folder(root: Path, folder: Path) -> int:
     return fd
 
 
-def sha256_of(path: Path) -> str | None:
+def open_regular(path: Path | str, dir_fd: int | None = None) -> int:
+    """A read descriptor of the regular file ``path`` (a name in ``dir_fd`` when given); OSError for anything else.
+
+    Never through a link (``O_NOFOLLOW``) and never waiting: a FIFO planted where a file is expected is refused,
+    not blocked on (``O_NONBLOCK``, which a regular file ignores).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return fd
+
+
+def sha256_of(path: Path | str, dir_fd: int | None = None) -> str | None:
     """The file's sha256, or None when it is missing, a link or not a regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(path, dir_fd)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            return None
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path | str, b: Path | str, dirs: tuple[int | None, int | None] = (None, None)) -> bool:
     try:
-        first, second = os.lstat(a), os.lstat(b)
+        first, second = os.stat(a, dir_fd=dirs[0], follow_symlinks=False), os.stat(b, dir_fd=dirs[1], follow_symlinks=False)
     except OSError:
         return False
     return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
-def place_new(source: Path, target: Path, *, dirs: tuple[int, int] | None = None) -> bool:
-    """Give ``source``'s file the name ``target`` without ever replacing another file; False if the name is taken.
+def place_new(source: str, target: str, dirs: tuple[int, int]) -> bool:
+    """Give the file ``source`` the name ``target`` without ever replacing another file; False if the name is taken.
 
-    A hard link does that atomically; where links are impossible (another file system, or one
-    without hard links) the data is copied to a temp file beside ``target`` first. ``source`` stays.
-    Calling it again after a crash is harmless: a ``target`` that already is ``source`` counts as placed.
-    ``dirs``: descriptors of the two folders (checked and opened by the caller), which the link goes through.
+    Both are names in folders the caller checked and opened (``dirs``: source's, target's), and every step goes
+    through those descriptors. A hard link does it atomically; where links are impossible (another file system, or
+    one without hard links) the bytes of ``source``, a regular file opened without following a link, are copied to a
+    temp file beside ``target`` first. ``source`` stays. Calling it again after a crash is harmless: a ``target``
+    that already is ``source`` (or holds its bytes) counts as placed.
     """
     try:
-        if dirs is None:
-            os.link(source, target, follow_symlinks=False)
-        else:
-            os.link(source.name, target.name, src_dir_fd=dirs[0], dst_dir_fd=dirs[1], follow_symlinks=False)
+        os.link(source, target, src_dir_fd=dirs[0], dst_dir_fd=dirs[1], follow_symlinks=False)
         return True
     except FileExistsError:
-        return same_file(source, target) or _same_bytes(source, target)
+        return same_file(source, target, dirs) or _same_bytes(source, target, dirs)
     except OSError as err:
         if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
-    tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-copy"
-    with source.open("rb") as handle:
-        write_new(tmp, handle.read())
+    with os.fdopen(open_regular(source, dirs[0]), "rb") as handle:
+        data = handle.read()
+    folder, tmp = dirs[1], f"{TMP_PREFIX}{os.getpid()}-copy"
+    write_new(tmp, data, dir_fd=folder)
     try:
-        os.link(tmp, target, follow_symlinks=False)
+        os.link(tmp, target, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
     except FileExistsError:
-        return _same_bytes(source, target)
+        return _same_bytes(source, target, dirs)
     except OSError:
-        if os.path.lexists(target):
-            return _same_bytes(source, target)
-        tmp.rename(target)  # no hard links at all here; the lock keeps our own runs out of this window
+        if _lexists(target, folder):
+            return _same_bytes(source, target, dirs)
+        os.rename(tmp, target, src_dir_fd=folder, dst_dir_fd=folder)  # no hard links at all; the lock keeps our runs out
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=folder)
     return True
 
 
 def holds(path: Path, data: bytes) -> bool:
     """``path`` is what writing ``data`` there would make: a regular file of one name (not a link, not hard-linked
     elsewhere), ours, with no permission beyond ``rw-r--r--``, holding exactly ``data``.
-
-    Opened without blocking, so a FIFO planted there is refused, not waited on.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = open_regular(path)
     except OSError:
         return False
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size != len(data):
+        if info.st_nlink != 1 or info.st_size != len(data):
             return False
         if info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & ~0o644:
             return False
@@ -240,9 +251,17 @@ def holds(path: Path, data: bytes) -> bool:
         os.close(fd)
 
 
-def _same_bytes(a: Path, b: Path) -> bool:
-    digest = sha256_of(a)
-    return digest is not None and digest == sha256_of(b)
+def _lexists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _same_bytes(a: str, b: str, dirs: tuple[int, int]) -> bool:
+    digest = sha256_of(a, dirs[0])
+    return digest is not None and digest == sha256_of(b, dirs[1])
 
 
 def fit_name(name: str) -> str:

@@ -172,9 +172,14 @@ def numbered(path: Path, n: int) -> Path:
 def place_and_log(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
     """The steps before which nothing visible has changed (``rollback`` can still undo them)."""
     fault("journal")
-    for pair in journal.place:
-        target = _place(ws, journal, pair)
-        fault(f"placed:{ws.relative(target)}")
+    folders: dict[Path, int] = {}
+    try:
+        for pair in journal.place:
+            target = _place(ws, journal, pair, folders)
+            fault(f"placed:{ws.relative(target)}")
+    finally:
+        for fd in folders.values():
+            os.close(fd)
     line = decision_log.encode(journal.entry)
     log = ws.consensus / journal.log
     if not decision_log.contains(log, line):
@@ -183,13 +188,13 @@ def place_and_log(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
     fault("logged")
 
 
-def _place(ws: Workspace, journal: Journal, pair: list[str]) -> Path:
-    chosen = ws.consensus / pair[1]
-    if not os.path.lexists(journal.staged(pair[0])):
+def _place(ws: Workspace, journal: Journal, pair: list[str], folders: dict[Path, int]) -> Path:
+    chosen, staged = ws.consensus / pair[1], journal.staged(pair[0])
+    if not os.path.lexists(staged):
         return chosen  # placed, and the staged copy cleaned up, by an earlier pass
-    ensure_dir(ws.consensus, chosen.parent)
+    dirs = (_folder(ws, folders, staged.parent), _folder(ws, folders, chosen.parent))
     target, n = chosen, 1
-    while not place_new(journal.staged(pair[0]), target):
+    while not place_new(staged.name, target.name, dirs):
         n += 1
         target = numbered(chosen, n)
     if target != chosen:  # another writer took the name since staging: record ours before the log line names it
@@ -240,7 +245,7 @@ def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str
 
     Like the artifacts' renames, the links and removals go through descriptors of the two folders, each opened once
     without following a link (10,000 messages: one walk to each folder, not 10,000). Where hard links are impossible (``processed/``
-    on another file system) ``place_new`` copies by path, checked as before.
+    on another file system) ``place_new`` copies the message through the same descriptors, never through a link.
     """
     warnings: list[str] = []
     if not journal.archive:
@@ -275,7 +280,7 @@ def _archive_one(ws: Workspace, journal: Journal, pair: list[str], source: Path,
     chosen = ws.consensus / pair[1]
     dirs = (_folder(ws, folders, source.parent), _folder(ws, folders, chosen.parent))
     target, n = chosen, 1
-    while not place_new(source, target, dirs=dirs):  # never over another file, whatever appeared since staging
+    while not place_new(source.name, target.name, dirs):  # never over another file, whatever appeared since staging
         n += 1
         target = numbered(chosen, n)
     if target != chosen:

@@ -1,0 +1,149 @@
+"""What another agent can plant where we read or place a file: a FIFO where an artifact was, a link swapped in for a
+message, and the copy made instead of a hard link when ``processed/`` is on another file system."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli import main
+from agent.files import TMP_PREFIX, place_new
+from tests.conftest import ROOT
+
+MESSAGE = "messages/inbox/devops/approved_2026_11_24_14_00_10.yaml"
+
+
+def _agent(*args: str) -> subprocess.CompletedProcess[str]:
+    """A separate process with a deadline: a read that blocks on a FIFO fails the test instead of hanging it."""
+    return subprocess.run([sys.executable, "-m", "agent", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_fifo_where_an_artifact_was_is_decided_again_and_reported_not_waited_on(project: Path) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    runbook = project / "consensus/artifacts/runbook.md"
+    runbook.unlink()
+    os.mkfifo(runbook)
+
+    checked = _agent("validate", "--json", "--workspace", str(project))
+    assert checked.returncode == 1
+    assert "artifacts/runbook.md is not a regular file" in checked.stdout
+
+    again = _agent("run", "--backend", "offline", "--json", "--workspace", str(project))
+    assert again.returncode == 0, again.stderr
+    out = json.loads(again.stdout)
+    assert out["previous_decision"] is False
+    assert any("artifacts/runbook.md is not a regular file" in w and "deciding again" in w for w in out["warnings"])
+    assert runbook.is_file() and runbook.read_text().startswith("#")
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> Any:
+    inbox, processed = tmp_path / "inbox", tmp_path / "processed"
+    inbox.mkdir()
+    processed.mkdir()
+    (inbox / "m.yaml").write_bytes(b"type: approved\n")
+    fds = (os.open(inbox, os.O_RDONLY | os.O_DIRECTORY), os.open(processed, os.O_RDONLY | os.O_DIRECTORY))
+    yield inbox, processed, fds
+    for fd in fds:
+        os.close(fd)
+
+
+def _links_fail(monkeypatch: pytest.MonkeyPatch, code: int, *, temp_too: bool = False) -> list[str]:
+    """``os.link`` refuses as across file systems (``EXDEV``), or everywhere (``EPERM``: no hard links at all)."""
+    real, tried = os.link, []
+
+    def link(src: str, dst: str, **kwargs: Any) -> None:
+        tried.append(str(src))
+        if temp_too or not str(src).startswith(TMP_PREFIX):
+            raise OSError(code, os.strerror(code))
+        real(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+    return tried
+
+
+@pytest.mark.parametrize(("code", "temp_too"), [(errno.EXDEV, False), (errno.EPERM, True)])
+def test_where_links_fail_the_message_is_copied_whole_and_kept_at_its_source(
+    folders: Any, monkeypatch: pytest.MonkeyPatch, code: int, temp_too: bool
+) -> None:
+    inbox, processed, fds = folders
+    tried = _links_fail(monkeypatch, code, temp_too=temp_too)
+    assert place_new("m.yaml", "m.yaml", fds) is True
+    assert tried[0] == "m.yaml" and len(tried) == 2  # the link, then the temp copy's link
+    assert (processed / "m.yaml").read_bytes() == b"type: approved\n" == (inbox / "m.yaml").read_bytes()
+    assert sorted(p.name for p in processed.iterdir()) == ["m.yaml"]  # no temp file left
+
+
+def test_a_copy_never_replaces_another_file(folders: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, processed, fds = folders
+    _links_fail(monkeypatch, errno.EXDEV)
+    (processed / "m.yaml").write_bytes(b"someone else's\n")
+    assert place_new("m.yaml", "m.yaml", fds) is False
+    (processed / "same.yaml").write_bytes(b"type: approved\n")
+    assert place_new("m.yaml", "same.yaml", fds) is True  # a crash after the copy: placed already
+    assert (processed / "m.yaml").read_bytes() == b"someone else's\n"
+    assert sorted(p.name for p in processed.iterdir()) == ["m.yaml", "same.yaml"]
+
+
+@pytest.mark.parametrize("planted", ["link", "fifo"])
+def test_a_copy_reads_only_the_regular_file_it_was_given(
+    folders: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, planted: str
+) -> None:
+    inbox, processed, fds = folders
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not for the archive\n")
+    (inbox / "m.yaml").unlink()
+    if planted == "link":
+        (inbox / "m.yaml").symlink_to(secret)
+    else:
+        os.mkfifo(inbox / "m.yaml")
+    _links_fail(monkeypatch, errno.EXDEV)
+    with pytest.raises(OSError) as caught:
+        place_new("m.yaml", "m.yaml", fds)
+    assert caught.value.errno == (errno.ELOOP if planted == "link" else errno.EINVAL)
+    assert list(processed.iterdir()) == []
+
+
+def test_a_message_swapped_for_a_link_while_archiving_across_file_systems_is_left_with_a_warning(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The archive copies through the inbox's descriptor with ``O_NOFOLLOW``: the link is refused, not read."""
+    consensus = project / "consensus"
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("token: not-for-the-archive\n")
+    message = consensus / MESSAGE
+
+    def swap(point: str) -> None:
+        if point == f"archive:{message.name}":
+            message.unlink()
+            message.symlink_to(secret)
+
+    _links_fail(monkeypatch, errno.EXDEV)
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)], fault=swap) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert any(f"could not archive {MESSAGE}" in w and "symbolic links" in w for w in out["warnings"])
+    processed = consensus / "messages/processed"
+    assert all(b"not-for-the-archive" not in p.read_bytes() for p in processed.rglob("*") if p.is_file())
+    assert message.is_symlink()  # left where it was: the next run refuses the link
+
+
+def test_archiving_across_file_systems_moves_the_message(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    consensus = project / "consensus"
+    original = (consensus / MESSAGE).read_bytes()
+    _links_fail(monkeypatch, errno.EXDEV)
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["warnings"] == []
+    assert not (consensus / MESSAGE).exists()
+    assert (consensus / "messages/processed" / Path(MESSAGE).name).read_bytes() == original
+    monkeypatch.undo()
+    assert main(["validate", "--workspace", str(project)]) == 0
