@@ -14,10 +14,11 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from agent import collector
-from agent.errors import CommitError
+from agent.documents import open_file
+from agent.errors import CommitError, InputError
 from agent.files import sha256_of
 
 if TYPE_CHECKING:
@@ -51,18 +52,16 @@ def parse(line: bytes) -> Entry | None:
 
 def lines(path: Path) -> Iterator[bytes]:
     """Every line from the start (binary file iteration splits on ``b"\\n"`` only)."""
-    try:
-        with path.open("rb") as handle:
+    handle = _open(path)
+    if handle is not None:
+        with handle:
             yield from handle
-    except FileNotFoundError:
-        return
 
 
 def lines_from_end(path: Path) -> Iterator[bytes]:
     """Every line, newest first, reading the file backwards in 1 MiB blocks."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
+    handle = _open(path)
+    if handle is None:
         return
     with handle:
         position, pending = handle.seek(0, os.SEEK_END), b""
@@ -73,6 +72,18 @@ def lines_from_end(path: Path) -> Iterator[bytes]:
             position = start
             pending = parts.pop(0) if start > 0 else b""
             yield from reversed(parts)
+
+
+def _open(path: Path) -> BinaryIO | None:
+    """The log to read, None when there is none; a link, FIFO or folder in its place is an InputError naming it
+    (exit 2): never read through, never waited on."""
+    try:
+        fd, _ = open_file(path)
+    except InputError:
+        if os.path.lexists(path):
+            raise
+        return None
+    return os.fdopen(fd, "rb")
 
 
 def read_decision_log(path: Path, warnings: list[str]) -> list[Entry]:
@@ -175,17 +186,17 @@ def _undo_short_write(fd: int, size: int, written: int) -> None:
 
 def contains(path: Path, line: bytes) -> bool:
     """Whether ``line`` (newline included) is a whole line of the log."""
-    try:
-        with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                return False
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                at = view.rfind(line)
-                while at > 0 and view[at - 1] != 0x0A:
-                    at = view.rfind(line, 0, at + len(line) - 1)
-                return at >= 0
-    except FileNotFoundError:
+    handle = _open(path)
+    if handle is None:
         return False
+    with handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            at = view.rfind(line)
+            while at > 0 and view[at - 1] != 0x0A:
+                at = view.rfind(line, 0, at + len(line) - 1)
+            return at >= 0
 
 
 def claimed_files(entry: Entry) -> dict[str, str]:

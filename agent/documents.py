@@ -91,18 +91,8 @@ def read_text(path: Path, *, max_bytes: int | None = None, follow_symlinks: bool
 
 
 def _read_bytes(path: Path, max_bytes: int | None, follow_symlinks: bool) -> bytes:
-    # O_NONBLOCK: a FIFO planted under a message name must not hang the run; it is refused below.
-    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    fd, info = open_file(path, follow_symlinks=follow_symlinks)
     try:
-        fd = os.open(path, flags)
-    except OSError as err:
-        raise _open_error(path, err) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputError(path, "is a directory, expected a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(path, "is not a regular file (device, FIFO or socket); refused")
         if max_bytes is not None and info.st_size > max_bytes:
             raise InputError(path, f"file is larger than the {max_bytes:,}-byte limit")
         with os.fdopen(fd, "rb", closefd=False) as handle:
@@ -111,6 +101,26 @@ def _read_bytes(path: Path, max_bytes: int | None, follow_symlinks: bool) -> byt
         raise InputError(path, f"cannot read: {err.strerror or err}") from None
     finally:
         os.close(fd)
+
+
+def open_file(path: Path, *, follow_symlinks: bool = False) -> tuple[int, os.stat_result]:
+    """A read descriptor of the regular file ``path`` and its status; an InputError naming it for anything else.
+
+    Never through a symbolic link unless asked, and never waiting: a FIFO planted where a file is expected is refused,
+    not blocked on (``O_NONBLOCK``, which a regular file ignores).
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        raise _open_error(path, err) from None
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode):
+        return fd, info
+    os.close(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(path, "is a directory, expected a file")
+    raise InputError(path, "is not a regular file (device, FIFO or socket); refused")
 
 
 def _open_error(path: Path, err: OSError) -> InputError:

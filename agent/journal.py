@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import decision_log
+from agent.documents import read_text
 from agent.errors import CommitError, InputError
 from agent.files import TMP_PREFIX, atomic_write, ensure_dir, fit_name, fsync_dir, open_folder, place_new, refuse_links, same_file
 
@@ -81,8 +82,10 @@ class Journal:
     def load(cls, path: Path, ws: Workspace) -> Journal:
         """The journal at ``path``, refused (exit 2, naming the field) unless it is one our writer could have written."""
         try:
-            body = json.loads(path.read_bytes())
-        except (OSError, ValueError, RecursionError) as err:
+            body = json.loads(read_text(path))  # a regular file, never through a link, never waited on (a FIFO)
+        except InputError as err:
+            raise _refused(path, None, f"cannot be read ({err.problem})") from None
+        except (ValueError, RecursionError) as err:
             raise _refused(path, None, f"cannot be read ({err})") from None
         if not isinstance(body, dict):
             raise _refused(path, None, "is not a JSON object")

@@ -43,6 +43,30 @@ def test_a_fifo_where_an_artifact_was_is_decided_again_and_reported_not_waited_o
     assert runbook.is_file() and runbook.read_text().startswith("#")
 
 
+@pytest.mark.parametrize(
+    ("planted", "command", "code", "said"),
+    [
+        ("current/decision_log.jsonl", "validate", 2, "decision_log.jsonl: is not a regular file (device, FIFO or socket)"),
+        ("current/decision_log.jsonl", "run", 2, "decision_log.jsonl: is not a regular file"),
+        (".devops-agent-staging/x.journal", "run", 2, "x.journal: cannot be read (is not a regular file (device, FIFO or socket)"),
+        ("messages/inbox/quality/veto_x.yaml", "validate", 2, "veto_x.yaml: is not a regular file (device, FIFO or socket)"),
+        ("artifacts/prometheus/alerts.yaml", "validate", 1, "alerts.yaml: is not a regular file (device, FIFO or socket)"),
+    ],
+)
+def test_a_fifo_anywhere_we_read_is_named_not_waited_on(project: Path, planted: str, command: str, code: int, said: str) -> None:
+    """Each of these once blocked in ``open`` (a journal's read even with signals deferred: only SIGKILL ended it)."""
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    fifo = project / "consensus" / planted
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    args = ["--backend", "offline", "--force"] if command == "run" else []
+    done = _agent(command, *args, "--workspace", str(project))
+    assert done.returncode == code, done.stderr
+    assert said in done.stdout + done.stderr
+    assert fifo.is_fifo()  # refused and left for a person, not replaced behind their back
+
+
 @pytest.fixture
 def folders(tmp_path: Path) -> Any:
     inbox, processed = tmp_path / "inbox", tmp_path / "processed"

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import yaml
 
+from agent.documents import read_text
+from agent.errors import InputError
 from agent.rendering import alerts, core, rollouts, spec
 from agent.rendering.memo import MANIFESTS
 from agent.rendering.spec import ENVIRONMENTS, Spec
@@ -148,7 +150,8 @@ def check_matches(artifacts_dir: Path, deployment: dict[str, Any], facts: Named,
 
 
 def _read(path: Path) -> str | None:
+    """The file's text; None (so it differs) when it is missing, unreadable, a link or not a regular file."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return read_text(path)
+    except InputError:
         return None
