@@ -112,11 +112,12 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def refuse_links(root: Path, path: Path, *, folder: bool = False) -> Path:
+def refuse_links(root: Path, path: Path, *, folder: bool = False, file: bool = False) -> Path:
     """Check every existing component of ``path`` below ``root``; return the deepest one that exists.
 
     A symbolic link anywhere on the way is refused (exit 2), so nothing we write can land outside
-    ``root``; so is a file where a folder is needed (``folder``: ``path`` itself must be one too).
+    ``root``; so is a file where a folder is needed (``folder``: ``path`` itself must be one too), and, with ``file``,
+    a folder at ``path`` itself (where a file is to be renamed: no rename could replace it).
     """
     deepest, current = root, root
     parts = path.relative_to(root).parts
@@ -130,6 +131,8 @@ def refuse_links(root: Path, path: Path, *, folder: bool = False) -> Path:
             raise UnsafePathError(current, f"is a symbolic link; {NO_LINKS}")
         if (folder or n < len(parts) - 1) and not stat.S_ISDIR(info.st_mode):
             raise UnsafePathError(current, "is not a folder")
+        if file and n == len(parts) - 1 and stat.S_ISDIR(info.st_mode):
+            raise UnsafePathError(current, "is a folder where the agent writes a file (remove it)")
         deepest = current
     return deepest
 

@@ -232,7 +232,7 @@ class Writer:
             if target != self.ws.processed and deepest.stat().st_dev != home:
                 raise OSError(errno.EXDEV, f"{os.strerror(errno.EXDEV)}: on another file system than consensus/", str(deepest))
         for path in (self.ws.decision_log, *targets):  # every folder on their way was checked above: the name itself
-            refuse_links(path.parent, path)
+            refuse_links(path.parent, path, file=True)
 
     def log_entry(self, decision: Decision, digests: dict[str, str]) -> dict[str, Any]:
         if isinstance(decision, Approve):

@@ -15,7 +15,7 @@ import pytest
 
 from agent.cli import main
 from agent.files import TMP_PREFIX, place_new
-from tests.conftest import ROOT
+from tests.conftest import ROOT, snapshot
 
 MESSAGE = "messages/inbox/devops/approved_2026_11_24_14_00_10.yaml"
 
@@ -171,3 +171,32 @@ def test_archiving_across_file_systems_moves_the_message(
     assert (consensus / "messages/processed" / Path(MESSAGE).name).read_bytes() == original
     monkeypatch.undo()
     assert main(["validate", "--workspace", str(project)]) == 0
+
+
+@pytest.mark.parametrize("planted", ["artifacts/runbook.md", "artifacts/k8s/dev/rollout.yaml"])
+def test_a_folder_where_a_file_is_written_is_exit_2_before_anything_changes(
+    project: Path, planted: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No rename can replace a folder: found after the commit point, it left a logged decision with a file missing."""
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    folder = project / "consensus" / planted
+    folder.unlink()
+    folder.mkdir()
+    before = snapshot(project)
+    commands = [["run", "--backend", "offline", "--force"]] + ([["render"]] if "/k8s/" in planted else [])  # render: derived files
+    for command in commands:
+        capsys.readouterr()
+        assert main([*command, "--workspace", str(project)]) == 2
+        assert f"{folder}: is a folder where the agent writes a file (remove it)" in capsys.readouterr().err
+        assert snapshot(project) == before and folder.is_dir()
+        assert not (project / "consensus/.devops-agent-staging").exists()
+
+
+def test_a_folder_named_like_a_file_the_plan_no_longer_renders_is_left_alone(project: Path) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    folder = project / "consensus/artifacts/k8s/dev/deployment.yaml"  # a rolling plan's workload; this plan is blue/green
+    folder.mkdir()
+    (folder / "keep").write_text("someone's\n")
+    assert main(["run", "--backend", "offline", "--force", "--workspace", str(project)]) == 0
+    assert main(["render", "--workspace", str(project)]) == 0
+    assert (folder / "keep").read_text() == "someone's\n"

@@ -8,7 +8,7 @@ from agent import journal
 from agent.documents import load_json_file
 from agent.errors import InputError
 from agent.facts import Facts
-from agent.files import atomic_write, ensure_dir, refuse_links
+from agent.files import atomic_write, encode, ensure_dir, holds, refuse_links
 from agent.inputs import load
 from agent.rendering import manifests
 from agent.workspace import Workspace, locked
@@ -27,9 +27,13 @@ def render_workspace(workspace: Workspace, lock_timeout: float) -> list[Path]:
         deployment = load_json_file(path)
         facts = _facts(workspace, deployment, path)
         files = manifests.render(deployment, facts)
-        changed = [_write(workspace, workspace.artifacts / name, text) for name, text in files.items()]
+        targets = {workspace.artifacts / name: encode(text) for name, text in files.items()}
+        for target in targets:  # all of them before any is written: a link or a folder in the way is exit 2, nothing changed
+            ensure_dir(workspace.consensus, target.parent)
+            refuse_links(workspace.consensus, target, file=True)
+        changed = [atomic_write(target, data) for target, data in targets.items() if not holds(target, data)]
         removed = [_remove(workspace, workspace.artifacts / name) for name in manifests.stale(workspace.artifacts, files)]
-        return [p for p in changed if p] + removed
+        return changed + removed
 
 
 def _facts(workspace: Workspace, deployment: object, path: Path) -> Facts:
@@ -44,14 +48,6 @@ def _facts(workspace: Workspace, deployment: object, path: Path) -> Facts:
         raise InputError(path, f"{len(blocking)} violation(s), fix them first (`devops-agent validate` lists all): {shown}")
     assert isinstance(deployment, dict)  # check_deployment refuses anything else
     return facts_for_plan(inputs, deployment)
-
-
-def _write(workspace: Workspace, target: Path, text: str) -> Path | None:
-    ensure_dir(workspace.consensus, target.parent)
-    refuse_links(workspace.consensus, target)
-    if target.is_file() and target.read_bytes() == text.encode("utf-8"):
-        return None
-    return atomic_write(target, text)
 
 
 def _remove(workspace: Workspace, target: Path) -> Path:

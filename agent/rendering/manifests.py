@@ -6,6 +6,7 @@ no longer match the plan. Every file goes through the YAML dumper; names are DNS
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -126,11 +127,11 @@ def rollout_seconds(deployment: dict[str, Any], facts: Named, env: str) -> int:
 def stale(artifacts_dir: Path, rendered: Mapping[str, str]) -> list[str]:
     """Files rendering once wrote that it no longer writes (another strategy's workload, say)."""
     found = [
-        f"k8s/{env}/{path.name}"
+        f"k8s/{env}/{entry.name}"
         for env in ENVIRONMENTS
         if (artifacts_dir / "k8s" / env).is_dir()
-        for path in sorted((artifacts_dir / "k8s" / env).iterdir())
-        if path.name in KNOWN_FILES
+        for entry in sorted(os.scandir(artifacts_dir / "k8s" / env), key=lambda entry: entry.name)
+        if entry.name in KNOWN_FILES and not entry.is_dir(follow_symlinks=False)  # a folder is not ours to remove
     ]
     return [path for path in found if path not in rendered]
 
