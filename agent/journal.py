@@ -339,7 +339,10 @@ def recover(ws: Workspace, fault: FaultHook = no_fault) -> list[str]:
         kept = {n.removesuffix(JOURNAL) for n in _listing(root) if n.endswith(JOURNAL)}
         for name in _listing(root):
             if name.split(".")[0] not in kept:  # never committed, or a killed write's temp file
-                (root / name).unlink(missing_ok=True)
+                try:
+                    (root / name).unlink(missing_ok=True)
+                except IsADirectoryError:  # the agent stages files only: a folder here is someone else's
+                    warnings.append(f"{root / name}: a folder in the staging folder, which the agent never makes; left as it is")
         with contextlib.suppress(OSError):
             root.rmdir()
     _sweep_temp_files(ws)

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from agent import decision_log
 from agent import journal as journal_steps
 from agent.artifacts import Approve, Decision, dump_yaml, iso, veto_message
-from agent.errors import CommitError, UnsafePathError
+from agent.errors import CommitError, InputError, UnsafePathError
 from agent.files import encode, ensure_dir, fit_name, fsync_files, holds, refuse_links, write_new
 from agent.inputs import Inputs
 from agent.journal import FaultHook, Journal, no_fault, numbered, staging_root
@@ -131,7 +131,7 @@ class Writer:
     def _logged(self, journal: Journal) -> bool:
         try:
             return decision_log.contains(self.ws.consensus / journal.log, decision_log.encode(journal.entry))
-        except OSError:
+        except (OSError, InputError):  # unreadable, or no longer a regular file: our line cannot be in it
             return False
 
     def _finish(self, journal: Journal, kept: list[Path], order: list[Path]) -> Committed:

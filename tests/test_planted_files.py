@@ -6,8 +6,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,10 @@ import pytest
 
 from agent.cli import main
 from agent.files import TMP_PREFIX, place_new
+from agent.inputs import load
+from agent.models.offline.planner import facts_for_plan
+from agent.rendering.manifests import check_matches
+from agent.workspace import Workspace
 from tests.conftest import ROOT, snapshot
 
 MESSAGE = "messages/inbox/devops/approved_2026_11_24_14_00_10.yaml"
@@ -200,3 +206,94 @@ def test_a_folder_named_like_a_file_the_plan_no_longer_renders_is_left_alone(pro
     assert main(["run", "--backend", "offline", "--force", "--workspace", str(project)]) == 0
     assert main(["render", "--workspace", str(project)]) == 0
     assert (folder / "keep").read_text() == "someone's\n"
+
+
+def test_a_log_swapped_for_a_folder_after_the_commit_point_rolls_back(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The journal is saved, then the log line cannot be appended: nothing is logged, so nothing may stay behind."""
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    log = project / "consensus/current/decision_log.jsonl"
+    before = snapshot(project)
+
+    def swap(point: str) -> None:
+        if point == "journal":
+            log.unlink()
+            log.mkdir()
+
+    capsys.readouterr()
+    assert main(["run", "--backend", "offline", "--force", "--workspace", str(project)], fault=swap) == 2
+    assert f"{log}: is a directory, expected a file" in capsys.readouterr().err
+    assert not (project / "consensus/.devops-agent-staging").exists()
+    log.rmdir()
+    assert snapshot(project) == {k: v for k, v in before.items() if k != "consensus/current/decision_log.jsonl"}
+    assert main(["run", "--backend", "offline", "--force", "--json", "--workspace", str(project)]) == 0
+    assert not any("completed the commit" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+
+
+def test_render_changes_nothing_when_any_file_it_would_touch_is_a_link(project: Path, tmp_path: Path) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    k8s = project / "consensus/artifacts/k8s"
+    (k8s / "dev/service.yaml").write_text((k8s / "dev/service.yaml").read_text() + "# edited\n")  # render would rewrite it
+    (k8s / "dev/deployment.yaml").symlink_to(tmp_path / "elsewhere")  # a stale name render would remove
+    shutil.rmtree(k8s / "production")  # a folder render would create
+    before = snapshot(project)
+    assert main(["render", "--workspace", str(project)]) == 2
+    assert snapshot(project) == before and not (k8s / "production").exists()
+
+
+def test_render_leaves_files_that_already_hold_the_bytes(project: Path) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    files = sorted((project / "consensus/artifacts/k8s").rglob("*.yaml"))
+    stale = files[0]
+    stale.write_text(stale.read_text() + "# edited\n")
+    before = {p: p.stat() for p in files}
+    assert main(["render", "--workspace", str(project)]) == 0
+    after = {p: p.stat() for p in files}
+    assert [p for p in files if after[p].st_ino != before[p].st_ino] == [stale]
+
+
+def test_validate_never_reads_through_a_linked_folder_of_rendered_files(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    dev = project / "consensus/artifacts/k8s/dev"
+    dev.rename(tmp_path / "dev")
+    dev.symlink_to(tmp_path / "dev", target_is_directory=True)
+    capsys.readouterr()
+    assert main(["validate", "--json", "--workspace", str(project)]) == 1
+    found = json.loads(capsys.readouterr().out)["violations"]
+    linked = [v for v in found if v["artifact"] == "k8s/dev"]
+    assert len(linked) == 1 and linked[0]["rule"] == "manifests.yaml" and "symbolic link" in linked[0]["message"]
+    assert not any(v["artifact"].startswith("k8s/dev/") and v["rule"] != "manifests.up_to_date" for v in found)
+
+
+def test_a_folder_in_the_staging_folder_is_warned_and_left(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = project / "consensus/.devops-agent-staging/junk"
+    junk.mkdir(parents=True)
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == 0
+    assert any(f"{junk}: a folder in the staging folder" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+    assert junk.is_dir()
+
+
+def test_render_names_a_plan_that_is_not_a_regular_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    plan = project / "consensus/artifacts/deployment.json"
+    plan.unlink()
+    plan.mkdir()
+    capsys.readouterr()
+    assert main(["render", "--workspace", str(project)]) == 2
+    assert f"{plan}: is a directory, expected a file" in capsys.readouterr().err
+
+
+def test_the_drift_check_reads_no_fifo(project: Path) -> None:
+    """``check_matches`` without the files read for it reads them itself: a FIFO there is drift, not a wait."""
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    artifacts = project / "consensus/artifacts"
+    (artifacts / "k8s/dev/hpa.yaml").unlink()
+    os.mkfifo(artifacts / "k8s/dev/hpa.yaml")
+    deployment = json.loads((artifacts / "deployment.json").read_text())
+    inputs = load(Workspace.locate(project))
+    facts, result = facts_for_plan(inputs, deployment), []
+    worker = threading.Thread(target=lambda: result.append(check_matches(artifacts, deployment, facts)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert result == [["k8s/dev/hpa.yaml"]]

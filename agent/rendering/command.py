@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from agent import journal
@@ -22,18 +23,19 @@ def render_workspace(workspace: Workspace, lock_timeout: float) -> list[Path]:
     with locked(workspace, lock_timeout):
         journal.recover(workspace)  # a killed run's committed decision is completed before anything is rendered
         path = workspace.artifacts / "deployment.json"
-        if not path.is_file():
+        if not os.path.lexists(path):  # anything else there (a link, a folder) is named by the read below
             raise InputError(path, "no deployment plan to render from; run `devops-agent run` first")
         deployment = load_json_file(path)
         facts = _facts(workspace, deployment, path)
         files = manifests.render(deployment, facts)
         targets = {workspace.artifacts / name: encode(text) for name, text in files.items()}
-        for target in targets:  # all of them before any is written: a link or a folder in the way is exit 2, nothing changed
-            ensure_dir(workspace.consensus, target.parent)
+        stale = [workspace.artifacts / name for name in manifests.stale(workspace.artifacts, files)]
+        for target in [*targets, *stale]:  # all of them before anything changes: a link or a folder in the way is exit 2
             refuse_links(workspace.consensus, target, file=True)
+        for folder in sorted({target.parent for target in targets}):
+            ensure_dir(workspace.consensus, folder)
         changed = [atomic_write(target, data) for target, data in targets.items() if not holds(target, data)]
-        removed = [_remove(workspace, workspace.artifacts / name) for name in manifests.stale(workspace.artifacts, files)]
-        return changed + removed
+        return changed + [_remove(workspace, target) for target in stale]
 
 
 def _facts(workspace: Workspace, deployment: object, path: Path) -> Facts:

@@ -64,9 +64,11 @@ def check_plan(deployment: dict[str, Any], facts: Named) -> list[Violation]:
 def _read_derived(artifacts_dir: Path) -> tuple[dict[str, str], list[Violation]]:
     """The derived files on disk by path relative to artifacts/ (each read once, never through a link), and those unreadable."""
     found = sorted((artifacts_dir / "k8s").glob("*/*.y*ml")) + sorted((artifacts_dir / "prometheus").glob("*.y*ml"))
+    linked = sorted({folder for path in found for folder in (path.parent, path.parent.parent) if folder.is_symlink()})
+    never = "is a symbolic link; the agent never reads through links"
+    problems = [Violation(folder.relative_to(artifacts_dir).as_posix(), "$", YAML, f"{folder}: {never}") for folder in linked]
     files: dict[str, str] = {}
-    problems: list[Violation] = []
-    for path in found:
+    for path in (p for p in found if not {p.parent, p.parent.parent} & set(linked)):
         relative = path.relative_to(artifacts_dir).as_posix()
         try:
             files[relative] = read_text(path)
