@@ -25,6 +25,10 @@ PY = sys.executable
 Row = tuple[str, str, str]
 
 
+PAUSE = 0.0
+"""Seconds idle before each repetition (``--pause``); 0: back to back."""
+
+
 def median_of(runs: int, action: Callable[[], object], prepare: Callable[[], object] | None = None) -> float:
     """Median wall time of ``action``; ``prepare`` runs before each repetition, untimed.
 
@@ -36,6 +40,7 @@ def median_of(runs: int, action: Callable[[], object], prepare: Callable[[], obj
         if prepare:
             prepare()
         os.sync()
+        time.sleep(PAUSE)
         started = time.perf_counter()
         action()
         times.append(time.perf_counter() - started)
@@ -187,7 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose `python -m agent` is measured")
     parser.add_argument("--runs", type=int, default=9, help="repetitions per figure (median)")
     parser.add_argument("--only", choices=["floor", "cli", "log", "inbox", "bulk", "model"], action="append")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds idle before each repetition (a stage started after a pause)")
     args = parser.parse_args(argv)
+    global PAUSE
+    PAUSE = args.pause
     tmp = Path(tempfile.mkdtemp(prefix="devops-bench-"))
     bench = Bench(args.root.resolve(), tmp, args.runs)
     groups = {"floor": floor_rows, "cli": cli_rows, "log": big_log_rows, "inbox": inbox_rows, "bulk": bulk_rows, "model": model_rows}
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"devops-agent benchmarks ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]}, {os.cpu_count()} cores)")
-    print(f"  measured: {bench.root}")
+    print(f"  measured: {bench.root}" + (f", {args.pause:g} s idle before each repetition" if args.pause else ""))
     width = max(len(r[0]) for r in rows)
     goal_width = max(len(r[1]) for r in rows)
     for name, goal, value in rows:
