@@ -13,6 +13,7 @@ import mmap
 import os
 import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 Entry = dict[str, Any]
 DEVOPS = b'"devops"'
 _CHUNK = 1 << 20
+_LONGEST_LINE = 16 << 20
+TOO_LONG = b"\x00(a line longer than 16 MiB, not read)"
+"""What the readers give for a line longer than ``_LONGEST_LINE`` (no writer of ours comes near it): unparseable, so skipped."""
 # What a devops decision records in ``details.files`` (agent.writer): an approve, its three artifacts (the
 # rendered k8s/ and prometheus/ files are left out on purpose); a veto, the one message it left for quality.
 APPROVE_FILES = ("artifacts/cicd.yaml", "artifacts/deployment.json", "artifacts/runbook.md")
@@ -51,27 +55,39 @@ def parse(line: bytes) -> Entry | None:
 
 
 def lines(path: Path) -> Iterator[bytes]:
-    """Every line from the start (binary file iteration splits on ``b"\\n"`` only)."""
-    handle = _open(path)
-    if handle is not None:
-        with handle:
-            yield from handle
-
-
-def lines_from_end(path: Path) -> Iterator[bytes]:
-    """Every line, newest first, reading the file backwards in 1 MiB blocks."""
+    """Every line from the start (binary file iteration splits on ``b"\\n"`` only); one longer than
+    ``_LONGEST_LINE`` is never held in memory whole and comes as ``TOO_LONG``."""
     handle = _open(path)
     if handle is None:
         return
     with handle:
-        position, pending = handle.seek(0, os.SEEK_END), b""
+        for line in iter(partial(handle.readline, _LONGEST_LINE + 1), b""):
+            if len(line) > _LONGEST_LINE and line[-1:] != b"\n":
+                while (rest := handle.readline(_CHUNK)) and rest[-1:] != b"\n":
+                    pass
+                line = TOO_LONG
+            yield line
+
+
+def lines_from_end(path: Path) -> Iterator[bytes]:
+    """Every line, newest first, reading the file backwards in 1 MiB blocks; one longer than ``_LONGEST_LINE``
+    comes as ``TOO_LONG`` (at most that much of it is held while its start is looked for)."""
+    handle = _open(path)
+    if handle is None:
+        return
+    with handle:
+        position, pending, dropped = handle.seek(0, os.SEEK_END), b"", False
         while position > 0:
             start = max(0, position - _CHUNK)
             handle.seek(start)
             parts = (handle.read(position - start) + pending).split(b"\n")
             position = start
             pending = parts.pop(0) if start > 0 else b""
-            yield from reversed(parts)
+            if dropped and parts:  # the line whose end was let go starts here
+                parts[-1], dropped = TOO_LONG, False
+            if len(pending) > _LONGEST_LINE:
+                pending, dropped = b"", True
+            yield from (TOO_LONG if len(part) > _LONGEST_LINE else part for part in reversed(parts))
 
 
 def _open(path: Path) -> BinaryIO | None:
@@ -97,6 +113,8 @@ def read_decision_log(path: Path, warnings: list[str]) -> list[Entry]:
             entry = parse(line)
             if entry is not None:
                 entries.append(entry)
+            elif line is TOO_LONG:
+                warnings.append(f"{path}:{number}: skipped a log line longer than 16 MiB (not read)")
             elif line.strip():
                 warnings.append(f"{path}:{number}: skipped a malformed log line (not a JSON object)")
     return entries

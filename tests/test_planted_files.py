@@ -6,15 +6,18 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent import decision_log
 from agent.cli import main
 from agent.files import TMP_PREFIX, place_new
 from agent.inputs import load
@@ -297,3 +300,56 @@ def test_the_drift_check_reads_no_fifo(project: Path) -> None:
     worker.start()
     worker.join(timeout=20)
     assert result == [["k8s/dev/hpa.yaml"]]
+
+
+def _reference(content: bytes, longest: int) -> tuple[list[bytes], list[bytes]]:
+    """What the two readers must give: every line, a longer one as TOO_LONG; forwards with its newline."""
+    parts = content.split(b"\n")
+    forward = [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    forward = [decision_log.TOO_LONG if len(line.rstrip(b"\n")) > longest else line for line in forward]
+    backward = [decision_log.TOO_LONG if len(p) > longest else p for p in reversed(parts)]
+    return forward, backward
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_log_line_too_long_to_hold_is_one_marker_in_both_readers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """With 4-byte blocks and a 10-byte limit, any length and alignment of lines and block edges is met in a few bytes."""
+    monkeypatch.setattr(decision_log, "_CHUNK", 4)
+    monkeypatch.setattr(decision_log, "_LONGEST_LINE", 10)
+    pick = random.Random(seed)
+    lengths = [pick.choice([0, 1, 3, 9, 10, 11, 12, 25, 40]) for _ in range(pick.randint(1, 12))]
+    content = b"\n".join(bytes(pick.choice(b"ab{}") for _ in range(n)) for n in lengths)
+    log = tmp_path / "decision_log.jsonl"
+    log.write_bytes(content + (b"\n" if pick.random() < 0.5 else b""))
+    forward, backward = _reference(log.read_bytes(), 10)
+    assert list(decision_log.lines(log)) == forward
+    assert list(decision_log.lines_from_end(log)) == backward
+
+
+def test_a_huge_log_line_is_skipped_with_a_warning_and_the_decision_still_found(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    log = project / "consensus/current/decision_log.jsonl"
+    with log.open("ab") as handle:  # another agent's runaway line: 17 MiB, no newline until the end
+        handle.write(b'{"agent":"qa","note":"' + b"x" * (17 << 20) + b'"}\n')
+    capsys.readouterr()
+    assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == 0
+    assert json.loads(capsys.readouterr().out)["previous_decision"] is True  # found past the long line
+    warnings: list[str] = []
+    assert [e["agent"] for e in decision_log.read_decision_log(log, warnings)][-1] == "devops"
+    assert warnings == [f"{log}:{len(log.read_bytes().splitlines())}: skipped a log line longer than 16 MiB (not read)"]
+
+
+@pytest.mark.parametrize("reader", ["lines", "lines_from_end"])
+def test_a_long_log_line_is_never_held_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str) -> None:
+    monkeypatch.setattr(decision_log, "_CHUNK", 1_000)
+    monkeypatch.setattr(decision_log, "_LONGEST_LINE", 10_000)
+    log = tmp_path / "decision_log.jsonl"
+    log.write_bytes(b'{"agent":"devops"}\n' + b"x" * 2_000_000 + b'\n{"agent":"qa"}\n')
+    tracemalloc.start()
+    try:
+        found = list(getattr(decision_log, reader)(log))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decision_log.TOO_LONG in found and len(found) in (3, 4)
+    assert peak < 100_000  # the limit and a block or two, not the 2 MB line
