@@ -11,7 +11,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import shutil
 import stat
 import threading
 from pathlib import Path
@@ -276,9 +275,3 @@ def fit_name(name: str) -> str:
     while keep and len(os.fsencode(keep + dot + suffix)) > NAME_MAX:
         keep = keep[:-1]
     return keep + dot + suffix
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a folder we created (never following links), ignoring what is already gone."""
-    if os.path.lexists(path):
-        shutil.rmtree(path, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import select
@@ -229,3 +230,23 @@ def test_a_command_parsed_alone_parses_helps_and_fails_as_with_every_command(arg
             return "help", capsys.readouterr().out
 
     assert outcome(argv[0]) == outcome(None)
+
+
+@pytest.mark.parametrize("columns", [None, "60", "200", "0", "-3", "wide"])
+def test_help_is_as_wide_as_argparse_would_make_it(columns: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The formatter finds the width without importing shutil; it must find what argparse's own would (shutil's)."""
+    from agent import options
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    options._width.cache_clear()
+    try:
+        assert options._width() == shutil.get_terminal_size().columns - 2
+        mine = options.parser().format_help()
+        stock = options.parser()
+        stock.formatter_class = argparse.RawDescriptionHelpFormatter
+        assert mine == stock.format_help()
+    finally:
+        options._width.cache_clear()

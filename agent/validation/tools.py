@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -38,6 +37,8 @@ def find(tool: str) -> str | None:
     """The tool on PATH, or beside this interpreter (a virtualenv's bin/, which a plain `.venv/bin/python` does not put on PATH)."""
     if not enabled():
         return None
+    import shutil  # here: a run that calls no tool does not load it (nor the bz2 and lzma modules it imports)
+
     found = shutil.which(tool)
     beside = Path(sys.executable).parent / tool
     if found is None and beside.is_file() and os.access(beside, os.X_OK):
