@@ -1,5 +1,6 @@
-"""What another agent can plant where we read or place a file: a FIFO where an artifact was, a link swapped in for a
-message, and the copy made instead of a hard link when ``processed/`` is on another file system."""
+"""What another agent can plant where the agent reads or writes its own files: a FIFO, a link or a folder where a file
+was, a message swapped for a link while the archive copies it (``processed/`` on another file system), a runaway line
+in the shared decision log. Nothing may hang, be read through a link, or leave a half-made commit."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def test_a_fifo_where_an_artifact_was_is_decided_again_and_reported_not_waited_o
     ],
 )
 def test_a_fifo_anywhere_we_read_is_named_not_waited_on(project: Path, planted: str, command: str, code: int, said: str) -> None:
-    """Each of these once blocked in ``open`` (a journal's read even with signals deferred: only SIGKILL ended it)."""
+    """The log (``validate``) and a journal (``run``, with signals deferred: only SIGKILL ended it) once blocked in
+    ``open``; the other cases pin what was already right."""
     assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
     fifo = project / "consensus" / planted
     fifo.parent.mkdir(parents=True, exist_ok=True)
