@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from agent import collector
-from agent.errors import EXIT_APPROVED, EXIT_ERROR, EXIT_FAILED, Interrupted, decision_for, exit_code_for, scrub_secrets
+from agent.errors import EXIT_APPROVED, EXIT_ERROR, EXIT_FAILED, Interrupted, decision_for, exit_code_for, printable, scrub_secrets
 from agent.options import COMMANDS, UsageProblem, parser, run_options
 
 if TYPE_CHECKING:
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 
 def say(line: str, stream: TextIO | None = None) -> None:
-    """Print one line (stderr by default) with every credential redacted."""
-    print(scrub_secrets(line), file=stream or sys.stderr)
+    """Print one line (stderr by default) with every credential redacted and nothing a terminal would act on: a control
+    character that reached the text (from a log line or a name another agent wrote) is escaped; line breaks stay."""
+    print("\n".join(printable(part) for part in scrub_secrets(line).split("\n")), file=stream or sys.stderr)
 
 
 def _err(line: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from agent.errors import InputError
+from agent.errors import InputError, printable
 
 MAX_EXPANDED_NODES = 100_000
 """A YAML document whose aliases would expand past this many nodes is refused."""
@@ -58,25 +58,6 @@ _Yaml12BoolLoader.yaml_implicit_resolvers = {
     for first, resolvers in _Loader.yaml_implicit_resolvers.items()
 }
 _Yaml12BoolLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
-
-def printable(text: str) -> str:
-    """``text`` safe for one terminal line: control, format, separator and undecodable characters escaped.
-
-    A byte kept by ``surrogateescape`` (an undecodable file name) shows as ``\\xNN``, the byte it stands for.
-    """
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def read_text(path: Path, *, max_bytes: int | None = None, follow_symlinks: bool = False) -> str:
@@ -182,6 +163,8 @@ def parse_json(text: str, path: Path) -> Any:
         raise InputError(path, f"duplicate key {printable(json.dumps(err.key))} (which one counts is ambiguous)") from None
     except RecursionError:
         raise InputError(path, f"JSON nests too deeply (more than {MAX_DEPTH} levels)") from None
+    except ValueError as err:  # a number Python will not read: more than 4,300 digits
+        raise InputError(path, f"invalid JSON: {_unreadable(err)}") from None
     if constants:
         where = locate(data, lambda value: isinstance(value, _NonFinite))
         raise InputError(path, f"{constants[0].token} is not a number JSON allows", field=where)
@@ -265,10 +248,17 @@ def parse_yaml(text: str, path: Path, *, yaml12_bools: bool = False) -> Any:
         raise InputError(path, f"invalid YAML: {err}") from None
     except RecursionError:
         raise InputError(path, "YAML nests too deeply") from None
+    except ValueError as err:  # a value its type cannot hold: an integer of more than 4,300 digits, a date 2024-13-45
+        raise InputError(path, f"invalid YAML: {_unreadable(err)}") from None
     finally:
         loader.dispose()
     check_depth(data, path)
     return data
+
+
+def _unreadable(err: ValueError) -> str:
+    """Python's reason, without its advice to raise the interpreter's limit (not the reader's to take)."""
+    return printable(str(err).split("; use sys.set_int_max_str_digits")[0])
 
 
 def _plain_tree(text: str) -> bool:

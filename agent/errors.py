@@ -220,6 +220,25 @@ _CREDENTIAL = re.compile(r"(?i)((?:authorization|x-api-key)[\"']?\s*[:=]\s*[\"']
 _KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{6,}")
 
 
+def printable(text: str) -> str:
+    """``text`` safe for one terminal line: control, format, separator and undecodable characters escaped.
+
+    A byte kept by ``surrogateescape`` (an undecodable file name) shows as ``\\xNN``, the byte it stands for.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def scrub_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` with every credential value replaced by ``[redacted]``: the key as set (raw and stripped),
     anything shaped like an Anthropic key, and the value after ``Authorization``/``x-api-key``."""

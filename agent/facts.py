@@ -28,9 +28,9 @@ _SAFE_LINES = re.compile(r"[A-Za-z0-9._/\n-]*")
 _BAD_LINE_START = re.compile(r"\n[\n/-]")
 """A line after the first that is empty or starts with ``/`` or ``-``."""
 _DOTDOT_SEGMENTS = ("/../", "\n../", "/..\n", "\n..\n")
-_VERSION = re.compile(r"\d+(?:\.\d+){0,2}")
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){0,2}")  # ASCII digits: \d matches any script's
 _DECLARED = re.compile(
-    r"\b(python|golang|go|node(?:\.?js)?|typescript|javascript)(?![a-z])\s*(?:v(?:ersion)?\s*)?[=@>~^ ]*(\d+(?:\.\d+){0,2})?", re.I
+    r"\b(python|golang|go|node(?:\.?js)?|typescript|javascript)(?![a-z])\s*(?:v(?:ersion)?\s*)?[=@>~^ ]*([0-9]+(?:\.[0-9]+){0,2})?", re.I
 )
 _EXTENSIONS = {".py": "python", ".go": "go", ".js": "node", ".mjs": "node", ".cjs": "node", ".ts": "node", ".tsx": "node"}
 _FRAMEWORKS = {"pytest": "python", "unittest": "python", "go test": "go", "jest": "node", "vitest": "node", "mocha": "node"}

@@ -12,7 +12,7 @@ from typing import Any, Literal, NamedTuple
 
 from agent.artifacts import Veto
 from agent.inputs import Inputs
-from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_scan, shown
+from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_iteration, read_scan, shown
 
 REVIEW = "artifacts/review.json"
 IMPLEMENTATION = "artifacts/implementation.json"
@@ -27,7 +27,7 @@ class GateResult(NamedTuple):
 
 
 def evaluate(inputs: Inputs) -> GateResult:
-    refusal = not_approved(inputs.review)
+    refusal = not_approved(inputs.review) or other_iteration(inputs)
     if refusal:
         return GateResult("not_ready", refusal)
     veto = readiness_veto(inputs)
@@ -39,7 +39,7 @@ def evaluate(inputs: Inputs) -> GateResult:
 def not_approved(review: Review) -> str | None:
     """Why quality's approval does not hold, or None: a main status must say approved and no status present may disagree."""
     statuses = review.statuses()
-    main = [key for key in statuses if key in {"review_status", "approval.status", "approval"}]
+    main = [key for key in statuses if key in {"review_status", "approval.status", "approval"}]  # exact spellings only
     against = {key: value for key, value in statuses.items() if not _says_approved(key, value)}
     if main and not against:
         return None
@@ -47,8 +47,21 @@ def not_approved(review: Review) -> str | None:
     return f"quality has not approved ({listed} in {REVIEW})"
 
 
+def other_iteration(inputs: Inputs) -> str | None:
+    """Why the implementation is not what quality reviewed, or None: implementation.json names a later iteration (code
+    changed since the review). The field is not part of the protocol: an earlier number (a field left as it was) or a
+    value that is not an iteration ("current") claims nothing."""
+    try:
+        built = read_iteration(inputs.implementation.iteration)
+    except ValueError:
+        return None
+    if built is None or built <= inputs.iteration:
+        return None
+    return f"quality reviewed iteration {inputs.iteration}; {IMPLEMENTATION} is iteration {built}, which it has not approved"
+
+
 def _says_approved(key: str, value: Any) -> bool:
-    if key == "approval.merge_ready":
+    if key.startswith("approval.") and key.removeprefix("approval.").strip().lower() == "merge_ready":
         return value is True
     words = _PASS_WORDS if key.startswith("three_pass_review.") else {"approved"}
     return isinstance(value, str) and value.strip().lower() in words

@@ -11,6 +11,7 @@ from agent import decision_log, gates, journal, prompting
 from agent.artifacts import Approve, Decision, now
 from agent.conversation import Conversation, Stats
 from agent.errors import EXIT_APPROVED, EXIT_NOT_READY, EXIT_VETOED, DevopsAgentError
+from agent.gates import GateResult
 from agent.inputs import Inputs, load
 from agent.journal import FaultHook
 from agent.models import Log, Model, build_model
@@ -86,10 +87,11 @@ class Runner:
             self.result = RunResult("error", 2, inputs.epic_id, inputs.iteration, warnings=self.result.warnings)
             for warning in inputs.warnings:
                 self._warn(warning)
-            earlier = self._earlier_decision(inputs)
+            gate = gates.evaluate(inputs)  # first, always: an earlier approval stands only while the gates still pass
+            earlier = self._earlier_decision(inputs, gate)
             if earlier is not None:
                 return self._earlier(earlier)
-            return self._decide(inputs)
+            return self._decide(inputs, gate)
 
     def _warn(self, warning: str) -> None:
         self.result.warnings.append(warning)
@@ -104,18 +106,20 @@ class Runner:
             self._warn(warning)
         self.guard.check()
 
-    def _earlier_decision(self, inputs: Inputs) -> dict[str, Any] | None:
-        """The logged decision for this iteration, if its files are still there as committed."""
+    def _earlier_decision(self, inputs: Inputs, gate: GateResult) -> dict[str, Any] | None:
+        """The logged decision for this iteration, if its files are still there as committed and, for an approval,
+        the gates still pass (quality may have withdrawn it since; a line another agent forged cannot skip them)."""
         earlier = inputs.devops_decision()
         if earlier is None or self.opts.force:
+            return None
+        line = f"log line for {inputs.epic_id} iteration {inputs.iteration}"
+        if earlier.get("decision") == "approve" and gate.outcome != "pass":
+            self._warn(f"{line} approves, but the gates no longer pass ({gate.reason}); deciding again")
             return None
         problems = decision_log.verify(inputs.workspace, earlier)
         if not problems:
             return earlier
-        self._warn(
-            f"log line for {inputs.epic_id} iteration {inputs.iteration} claims files that are missing/changed: "
-            f"{'; '.join(problems)}; deciding again"
-        )
+        self._warn(f"{line} claims files that are missing/changed: {'; '.join(problems)}; deciding again")
         return None
 
     def _earlier(self, entry: dict[str, Any]) -> RunResult:
@@ -124,8 +128,7 @@ class Runner:
         self.result.reason = f"already decided at {entry.get('timestamp')}; nothing done (use --force to decide again)"
         return self.result
 
-    def _decide(self, inputs: Inputs) -> RunResult:
-        gate = gates.evaluate(inputs)
+    def _decide(self, inputs: Inputs, gate: GateResult) -> RunResult:
         moment = now()
         if gate.outcome == "not_ready":
             self.result.decision, self.result.exit_code, self.result.reason = "not_ready", EXIT_NOT_READY, gate.reason

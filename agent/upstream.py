@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic_core import core_schema as cs
 
-from agent.documents import printable
+from agent.errors import printable
 from agent.facts import as_list, declared_endpoints, task_files
 from agent.views import Lenient, coerced, file_name, items, mapping, raw, text, view, views
 
@@ -112,13 +112,21 @@ class Review(Lenient):
         """Every status field present (null counts as absent) that quality's approval consists of, raw, by its path in review.json."""
         found: dict[str, Any] = {"review_status": self.review_status}
         if isinstance(self.approval, dict):
-            found |= {f"approval.{k}": self.approval.get(k) for k in ("status", "merge_ready")}
+            found |= _status_fields("approval", self.approval, ("status", "merge_ready"))
         else:
             found["approval"] = self.approval
         for name, review_pass in self.three_pass_review.items():
             if isinstance(review_pass, dict):
-                found[f"three_pass_review.{name}.status"] = review_pass.get("status")
+                found |= _status_fields(f"three_pass_review.{name}", review_pass, ("status",))
+            else:  # a pass given as its bare status ("fail"), or as nothing a status can be read from: it is that status
+                found[f"three_pass_review.{name}"] = review_pass
         return {k: v for k, v in found.items() if v is not None}
+
+
+def _status_fields(where: str, block: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields ``names`` of ``block`` by their path, also when spelled in another case or with spaces ("Status"):
+    whichever spelling another agent used, a status there counts."""
+    return {f"{where}.{key}": value for key, value in block.items() if isinstance(key, str) and key.strip().lower() in names}
 
 
 # ---------------------------------------------------------------- the security scan, read strictly

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Self
 from pydantic_core import SchemaSerializer, SchemaValidator
 from pydantic_core import core_schema as cs
 
-from agent.documents import printable
+from agent.errors import printable
 from agent.facts import as_list, as_text
 
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from agent.cli import main
-from agent.documents import MAX_DEPTH, check_depth, parse_json, parse_yaml, printable, read_text
-from agent.errors import InputError
+from agent.documents import MAX_DEPTH, check_depth, parse_json, parse_yaml, read_text
+from agent.errors import InputError, printable
 from agent.gates import GateResult, evaluate, not_approved
 from agent.inputs import load
 from agent.names import dns_label, is_dns_label, is_epic_id
@@ -837,3 +837,98 @@ def test_the_example_workspace_scan_passes() -> None:
     fixture = Path(__file__).resolve().parents[1] / "fixtures/workspaces/health-check/consensus/artifacts/review.json"
     assert read_scan(json.loads(fixture.read_text())["security_scan"]).state == "passed"
 
+
+
+# ---------------------------------------------------------------- a red team's findings (round 6)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d["three_pass_review"].update(synthesis_pass="fail"), "three_pass_review.synthesis_pass"),
+        (lambda d: d["three_pass_review"].update(synthesis_pass=["pass", "fail"]), "three_pass_review.synthesis_pass"),
+        (lambda d: d["three_pass_review"].update(security_pass={"Status": "fail"}), "three_pass_review.security_pass.Status"),
+        (lambda d: d["three_pass_review"]["component_pass"].update({" status ": "rejected"}), "three_pass_review.component_pass. status "),
+        (lambda d: d["approval"].update(Merge_Ready=False), "approval.Merge_Ready"),
+    ],
+)
+def test_a_review_pass_in_any_shape_or_spelling_that_fails_is_not_an_approval(
+    project: Path, capsys: pytest.CaptureFixture[str], edit: Any, field: str
+) -> None:
+    edit_json(project / REVIEW, edit)
+    before = snapshot(project)
+    code, out, _ = run(capsys, project)
+    assert code == 4 and out["decision"] == "not_ready" and field in out["reason"]
+    assert snapshot(project) == before
+
+
+def test_a_bare_passing_review_pass_still_passes(project: Path) -> None:
+    edit_json(project / REVIEW, lambda d: d["three_pass_review"].update(synthesis_pass="pass", security_pass={"Status": "passed"}))
+    assert gate(project).outcome == "pass"
+
+
+@pytest.mark.parametrize(("built", "code"), [(2, 4), ("2", 4), (1, 0), ("current", 0), (None, 0)])
+def test_an_implementation_of_a_later_iteration_than_quality_reviewed_is_not_ready(
+    project: Path, capsys: pytest.CaptureFixture[str], built: Any, code: int
+) -> None:
+    """Quality approved iteration 1; implementation.json says which it is (or nothing a number can be read from). An
+    earlier number is a field left as it was (`test_newer_review_is_decided_not_answered_by_the_old_decision`)."""
+    edit_json(project / IMPLEMENTATION, lambda d: d.update(iteration=built))
+    got, out, _ = run(capsys, project)
+    assert got == code
+    if code == 4:
+        assert out["reason"] == "quality reviewed iteration 1; artifacts/implementation.json is iteration 2, which it has not approved"
+        assert out["written"] == []
+
+
+def test_an_approval_in_the_log_stands_only_while_the_gates_pass(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Quality withdraws its approval of the same iteration (or another agent forges a line for a rejected one)."""
+    assert run(capsys, project)[0] == 0
+    set_review(project, review_status="rejected")
+    code, out, _ = run(capsys, project)
+    assert code == 4 and out["previous_decision"] is False
+    assert any("approves, but the gates no longer pass (quality has not approved" in w for w in out["warnings"])
+    set_review(project, review_status="approved", security_scan={"vulnerabilities_found": 1, "passed": False})
+    code, out, _ = run(capsys, project)
+    assert code == 3 and out["decision"] == "veto" and len(out["written"]) == 1
+    code, again, _ = run(capsys, project)  # the veto is now the decision of record: reported, not written twice
+    assert code == 3 and again["previous_decision"] is True and again["written"] == []
+
+
+def test_control_characters_from_the_log_never_reach_the_terminal(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    log = project / "consensus/current/decision_log.jsonl"
+    line = json.loads(log.read_text().splitlines()[-1])
+    line["timestamp"] = "\x1b]0;pwned\x07\x1b[2J"
+    line["details"]["files"]["\x1b[31martifacts/x"] = "0" * 64
+    with log.open("a") as handle:
+        handle.write(json.dumps(line) + "\n")
+    capsys.readouterr()
+    for command in (["run", "--backend", "offline"], ["validate"]):
+        main([*command, "--workspace", str(project)])
+        printed = capsys.readouterr()
+        assert "\x1b" not in printed.out + printed.err and "\\x1b" in printed.out + printed.err
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "code", "said"),
+    [
+        (f"{INBOX}/huge.yaml", "type: approved\nn: " + "9" * 5000 + "\n", 0, "huge.yaml: invalid YAML: Exceeds the limit (4300 digits)"),
+        (f"{INBOX}/date.yaml", "type: approved\nwhen: 2026-13-45\n", 0, "date.yaml: invalid YAML: month must be in 1..12"),
+        ("consensus/artifacts/plan.json", '{"n": ' + "9" * 5000 + "}", 2, "plan.json: invalid JSON: Exceeds the limit"),
+    ],
+)
+def test_a_value_python_cannot_hold_is_a_bad_file_named_not_a_failed_run(
+    project: Path, capsys: pytest.CaptureFixture[str], where: str, text: str, code: int, said: str
+) -> None:
+    (project / where).write_text(text)
+    got, out, err = run(capsys, project)
+    assert got == code and said in (" ".join(out["warnings"]) if code == 0 else err)
+    assert "set_int_max_str_digits" not in err + json.dumps(out)
+
+
+def test_a_version_in_another_script_s_digits_is_not_a_version(project: Path) -> None:
+    edit_json(project / IMPLEMENTATION, lambda d: d.update(python_version="\u0663.\u0661\u0662"))
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    workflow = (project / "consensus/artifacts/cicd.yaml").read_text()
+    assert "\u0663" not in workflow and "\\u0663" not in workflow and "python-version: '3.12'" in workflow

@@ -17,7 +17,7 @@ from agent.rendering.pins import latest
 if TYPE_CHECKING:
     from agent.facts import Facts
 
-_VERSION = re.compile(r"\d+(?:\.\d+){0,2}|stable|lts/\*")
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){0,2}|stable|lts/\*")  # ASCII digits: \d matches any script's
 _PYTHON_TOOLS = {
     "black": "python -m black --check {src}",
     "ruff": "python -m ruff check {src}",
