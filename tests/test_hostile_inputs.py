@@ -932,3 +932,19 @@ def test_a_version_in_another_script_s_digits_is_not_a_version(project: Path) ->
     assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
     workflow = (project / "consensus/artifacts/cicd.yaml").read_text()
     assert "\u0663" not in workflow and "\\u0663" not in workflow and "python-version: '3.12'" in workflow
+
+
+def test_the_offline_planner_does_not_approve_what_quality_approved_with_conditions(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Conditions are text; only a reader can weigh them (the Claude backend gets them as findings)."""
+    edit_json(project / REVIEW, lambda d: d["approval"].update(conditions=["Do NOT deploy until CVE-2026-1 is patched"]))
+    code, out, _ = run(capsys, project)
+    assert code == 3 and out["decision"] == "veto"
+    veto = written_veto(out)
+    assert veto["subject"] == "not_production_ready" and "CVE-2026-1" in veto["content"]["specifics"]
+    assert not (project / "consensus/artifacts/deployment.json").exists()
+    from agent.artifacts import Approve
+    from agent.models.offline import planner
+
+    assert isinstance(planner.plan(load(Workspace.locate(project))), Approve)  # as the model's draft it still plans

@@ -25,9 +25,10 @@ class OfflineModel:
         self.decision: Decision | None = None
 
     def plan(self) -> Decision:
-        """The planner's decision, planned once (it is also the draft the conversation stages)."""
+        """The planner's decision, planned once (it is also the draft the conversation stages); an approval with
+        conditions is vetoed, as nothing here can weigh them."""
         if self.decision is None:
-            self.decision = planner.plan(self.inputs)
+            self.decision = planner.unverifiable_conditions(self.inputs) or planner.plan(self.inputs)
         return self.decision
 
     def send(self, request: dict[str, Any], progress: Progress | None = None) -> ModelResponse:

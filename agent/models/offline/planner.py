@@ -19,7 +19,7 @@ from agent.models.offline.thresholds import Threshold
 from agent.names import dns_label, is_epic_id
 from agent.rendering import runbook, toolchain, workflow
 from agent.rendering.rollouts import PROMETHEUS
-from agent.upstream import Plan
+from agent.upstream import Plan, shown
 from agent.validation.deployment import MAX_ROLLBACK_SECONDS
 
 ROLLBACK_SECONDS = 30
@@ -39,6 +39,24 @@ def plan(inputs: Inputs) -> Decision:
         runbook=runbook.render(facts, deployment),
         reason=f"offline planner: {deployment['deployment_strategy']['type']} deployment of {facts.app}",
     )
+
+
+def unverifiable_conditions(inputs: Inputs) -> Veto | None:
+    """The offline backend's veto of an approval with conditions: text only a reader can weigh, which this planner
+    cannot (as a draft for the model it plans anyway: the model gets the conditions as findings and weighs them)."""
+    approval = inputs.review.approval_block
+    if approval and approval.conditions:
+        return _veto(
+            "not_production_ready",
+            "Quality approved with conditions the offline planner cannot verify",
+            f"approval.conditions: {shown(approval.conditions, 600)}",
+            "artifacts/review.json: approval.conditions",
+            "Deploying could break a condition quality set for this release",
+            "An unconditional approval, or a reviewer that weighs the conditions (the Claude backend)",
+            "Meet the conditions and approve without them, or run the stage with --backend anthropic",
+            "review_approval_conditions",
+        )
+    return None
 
 
 def gather(inputs: Inputs) -> Facts | Veto:
