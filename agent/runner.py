@@ -117,10 +117,29 @@ class Runner:
             self._warn(f"{line} approves, but the gates no longer pass ({gate.reason}); deciding again")
             return None
         problems = decision_log.verify(inputs.workspace, earlier)
-        if not problems:
-            return earlier
-        self._warn(f"{line} claims files that are missing/changed: {'; '.join(problems)}; deciding again")
-        return None
+        if problems:
+            self._warn(f"{line} claims files that are missing/changed: {'; '.join(problems)}; deciding again")
+            return None
+        refused = self._unsound(inputs) if earlier.get("decision") == "approve" else []
+        if refused:
+            self._warn(f"{line} approves files the validator refuses: {refused[0]}; deciding again")
+            return None
+        return earlier
+
+    def _unsound(self, inputs: Inputs) -> list[str]:
+        """What the validator refuses in an earlier approval's artifacts: a line another agent forged, with the digests
+        of files it wrote, claims files no approval of ours would have written (the linters are not run here)."""
+        from agent.facts import artifacts_dir
+        from agent.validation import check_bundle, errors
+        from agent.validation.command import read_bundle
+
+        try:
+            bundle = read_bundle(inputs.workspace)
+        except DevopsAgentError as err:
+            return [f"they cannot be read ({err})"]
+        where = artifacts_dir(inputs.workspace)
+        found = errors(check_bundle(bundle, inputs.implementation.declared_endpoints(), artifacts_dir=where, external=False))
+        return [f"{len(found)} error(s), the first {found[0]}"] if found else []
 
     def _earlier(self, entry: dict[str, Any]) -> RunResult:
         code = EXIT_APPROVED if entry["decision"] == "approve" else EXIT_VETOED

@@ -57,14 +57,16 @@ sys.exit(main(["run", "--backend", "offline", "--json", "--workspace", sys.argv[
 DERIVED = FAULT + """
 import json
 from pathlib import Path
+from agent.artifacts import stamp_deployment
 from agent.models.offline import planner
 from agent.options import RunOptions
 from agent.runner import Runner
 RENDERED = {"k8s/production/kustomization.yaml": "resources: [rollout.yaml]\\n", "k8s/production/rollout.yaml": "kind: Rollout\\n",
             "prometheus/rules.yml": "groups: []\\n"}
 class WithRenderedFiles(Runner):
-    def _converse(self, inputs, findings, moment):
-        return planner.plan(inputs)._replace(derived=RENDERED)
+    def _converse(self, inputs, findings, moment):  # stamped as the conversation stamps what it accepts
+        draft = planner.plan(inputs)
+        return draft._replace(deployment=stamp_deployment(draft.deployment, inputs, moment), derived=RENDERED)
 result = WithRenderedFiles(RunOptions(workspace=Path(sys.argv[1]), backend="offline"), log=lambda line: None, fault=fault).run()
 print(json.dumps(result.to_json(0.0)))
 sys.exit(result.exit_code)

@@ -45,7 +45,7 @@ def inspect(workspace: Workspace) -> Inspection:
 
 
 def _check_artifacts(workspace: Workspace, result: Inspection) -> None:
-    bundle = _bundle(workspace)
+    bundle = read_bundle(workspace)
     names = _names(workspace, bundle.deployment, result)
     found = check_bundle(bundle, names.endpoints if names else [], artifacts_dir=names.artifacts_dir if names else None)
     result.violations += found
@@ -73,7 +73,8 @@ def _names(workspace: Workspace, deployment: dict[str, Any] | None, result: Insp
     return read_names(implementation, epic_id if isinstance(epic_id, str) else "", workspace)
 
 
-def _bundle(workspace: Workspace) -> Bundle:
+def read_bundle(workspace: Workspace) -> Bundle:
+    """The three artifacts as they are on disk (None for a missing one)."""
     values: list[Any] = []
     for name in NAMES:
         path = workspace.artifacts / name
