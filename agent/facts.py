@@ -13,7 +13,7 @@ from itertools import chain, compress, repeat
 from operator import contains, itemgetter
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
-from agent.names import dns_label
+from agent.names import dns_label, is_plain_path
 
 if TYPE_CHECKING:
     from agent.upstream import Implementation, Plan
@@ -398,17 +398,14 @@ _HEALTH = ("healthz", "health", "healthcheck", "health-check", "health_check", "
 def choose_probes(declared: list[str]) -> tuple[str, str] | None:
     """(readiness, liveness) among declared endpoints, by whole path segments (`/deliveries/{id}` is no `live`).
 
-    Templated paths are never probes. Readiness prefers a readiness endpoint, liveness a liveness endpoint (so a
-    dependency outage does not restart pods); each falls back to a generic health endpoint, then to the other's.
+    Only plain paths are probes: never a templated one, nor one with a character a workflow's command refuses (`:`).
+    Readiness prefers a readiness endpoint, liveness a liveness endpoint (so a dependency outage does not restart
+    pods); each falls back to a generic health endpoint, then to the other's.
     """
-    concrete = [e for e in declared if not is_templated(e)]
+    concrete = [e for e in declared if is_plain_path(e)]
     ready, live, health = _best(concrete, _READY), _best(concrete, _LIVE), _best(concrete, _HEALTH)
     readiness, liveness = ready or health or live, live or health or ready
     return (readiness, liveness) if readiness and liveness else None
-
-
-def is_templated(path: str) -> bool:
-    return any(c in path for c in "{}<>*") or any(s.startswith(":") for s in path.split("/"))
 
 
 def _best(paths: list[str], words: tuple[str, ...]) -> str | None:

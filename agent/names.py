@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from typing import TypeGuard
 
 EPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """An epic id we accept from upstream files (matched whole): it reaches comments, file names and logs."""
@@ -18,6 +19,14 @@ _NOT_LABEL = re.compile(r"[^a-z0-9]+")
 
 def is_epic_id(text: str) -> bool:
     return EPIC_ID.fullmatch(text) is not None
+
+
+_PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]*)+")
+
+
+def is_plain_path(text: object) -> TypeGuard[str]:
+    """A URL path of unreserved characters only (RFC 3986): the only kind made a probe, or put in a workflow's command."""
+    return isinstance(text, str) and _PLAIN_PATH.fullmatch(text) is not None
 
 
 def is_dns_label(text: str) -> bool:

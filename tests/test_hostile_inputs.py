@@ -972,3 +972,11 @@ def test_a_forged_approval_whose_files_the_validator_refuses_is_decided_again(pr
     assert "evil.example" not in (project / "consensus/artifacts/cicd.yaml").read_text()
     code, again, _ = run(capsys, project)  # our own approval, now on record, stands
     assert code == 0 and again["previous_decision"] is True and again["warnings"] == []
+
+
+@pytest.mark.parametrize("endpoint", ["GET /health/a:b", "GET /health/{id}", "GET /he%61lth"])
+def test_an_endpoint_a_workflow_could_not_curl_is_never_a_probe(project: Path, capsys: pytest.CaptureFixture[str], endpoint: str) -> None:
+    """It was made the probe, then refused by the workflow's renderer: exit 1 for a declared endpoint."""
+    edit_json(project / IMPLEMENTATION, lambda d: d.update(service={"name": "api", "endpoints": [endpoint]}))
+    code, out, _ = run(capsys, project)
+    assert code == 3 and written_veto(out)["subject"] == "missing_health_checks"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
-from agent.names import is_dns_label
+from agent.names import is_dns_label, is_plain_path
 from agent.rendering import manifests, scripts, toolchain
 from agent.rendering.memo import WORKFLOWS
 from agent.rendering.pins import known, latest
@@ -34,7 +34,6 @@ ENGINE_MARGIN_MINUTES = 20
 MAX_WAIT_MINUTES = 330
 SOAK_CHUNK_MINUTES = 300
 """A GitHub-hosted job stops after 6 hours, so a longer soak runs as a chain of jobs."""
-_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]*)+")
 
 
 class Target(NamedTuple):
@@ -268,7 +267,7 @@ def _label(text: str) -> str:
 
 
 def _path(text: Any) -> str:
-    if not isinstance(text, str) or not _PATH.fullmatch(text):
+    if not is_plain_path(text):
         raise ValueError(f"probe path {text!r} is not a plain URL path; refusing to put it in a workflow")
     return text
 
