@@ -27,7 +27,7 @@ class GateResult(NamedTuple):
 
 
 def evaluate(inputs: Inputs) -> GateResult:
-    refusal = not_approved(inputs.review) or other_iteration(inputs)
+    refusal = not_approved(inputs.review) or other_iteration(inputs) or other_spellings(inputs)
     if refusal:
         return GateResult("not_ready", refusal)
     veto = readiness_veto(inputs)
@@ -58,6 +58,23 @@ def other_iteration(inputs: Inputs) -> str | None:
     if built is None or built <= inputs.iteration:
         return None
     return f"quality reviewed iteration {inputs.iteration}; {IMPLEMENTATION} is iteration {built}, which it has not approved"
+
+
+GATE_FIELDS = frozenset({"review_status", "approval", "three_pass_review", "security_scan", "blockers"})
+
+
+def other_spellings(inputs: Inputs) -> str | None:
+    """Why the gates cannot tell which field counts, or None: a field they read is also there in another spelling
+    (``Review_Status`` beside or instead of ``review_status``), which they would otherwise never see."""
+    approval = inputs.review.approval_block
+    found = [f"{REVIEW} {key!r}" for key in inputs.review.extra if _spelled(key) in GATE_FIELDS]
+    found += [f"{IMPLEMENTATION} {key!r}" for key in inputs.implementation.extra if _spelled(key) == "blockers"]
+    found += [f"{REVIEW} approval.{key!r}" for key in (approval.extra if approval else {}) if _spelled(key) == "conditions"]
+    return f"a field the gates read is spelled another way: {', '.join(found)} (which one counts is ambiguous)" if found else None
+
+
+def _spelled(key: object) -> str:
+    return key.strip().lower() if isinstance(key, str) else ""
 
 
 def _says_approved(key: str, value: Any) -> bool:

@@ -6,6 +6,7 @@ This is the upstream boundary: every file is read without following a link, pars
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -177,7 +178,15 @@ def _epic_id(workspace: Workspace, review: Review, epic: EpicFile | None) -> str
                 f"epic_id {shown(epic[0].epic_id)} differs from {review_path} epic_id {shown(review.epic_id)} (must be the same epic)",
                 field="epic_id",
             )
-    epic_id = review.epic_id or (epic[0].epic_id if epic else None) or _epic_from_folder(workspace)
+    folder = _epic_from_folder(workspace)
+    if folder and review.epic_id is not None and _number(review.epic_id) not in (None, _number(folder)):
+        raise InputError(
+            review_path,
+            f"epic_id {shown(review.epic_id)} is not the epic of its folder {workspace.consensus.parent.name} "
+            "(quality's review of another epic approves nothing here)",
+            field="epic_id",
+        )
+    epic_id = review.epic_id or (epic[0].epic_id if epic else None) or folder
     if not epic_id:
         raise InputError(review_path, "no epic_id, and none in the epic file or the epic_NN folder name", field="epic_id")
     return epic_id
@@ -190,6 +199,12 @@ def _check_epic_id(value: str, path: Path) -> None:
             f"{shown(value)} is not an epic id (a letter or digit, then up to 63 letters, digits, '.', '_' or '-')",
             field="epic_id",
         )
+
+
+def _number(epic_id: str) -> int | None:
+    """The number an epic id ends in (``EP-007`` → 7), which an ``epic_NN`` folder names too; None when it has none."""
+    digits = re.findall(r"[0-9]+", epic_id)
+    return int(digits[-1]) if digits else None
 
 
 def _epic_from_folder(workspace: Workspace) -> str | None:

@@ -116,10 +116,9 @@ class Review(Lenient):
         else:
             found["approval"] = self.approval
         for name, review_pass in self.three_pass_review.items():
-            if isinstance(review_pass, dict):
-                found |= _status_fields(f"three_pass_review.{name}", review_pass, ("status",))
-            else:  # a pass given as its bare status ("fail"), or as nothing a status can be read from: it is that status
-                found[f"three_pass_review.{name}"] = review_pass
+            stated = _status_fields(f"three_pass_review.{name}", review_pass, ("status",)) if isinstance(review_pass, dict) else {}
+            # A pass that states no status ({"passed": false}, a bare "fail") is what it says, and nothing says approved.
+            found |= stated or {f"three_pass_review.{name}": review_pass}
         return {k: v for k, v in found.items() if v is not None}
 
 
@@ -164,7 +163,7 @@ def read_scan(scan: Any) -> ScanReading:
         return ScanReading("unreadable", problems=[f"security_scan is {shown(scan)}, expected an object with a result"])
     found, problems, total = _scan_findings(scan)
     verdict, explicit = _scan_verdict(scan, problems)
-    problems += _unknown_keys(scan)
+    problems += _unknown_keys(scan) + _metadata_problems(scan)
     if found or verdict == "failed":
         return ScanReading("failed", found, problems, explicit, total)
     if verdict != "passed" or problems:
@@ -177,6 +176,30 @@ def _unknown_keys(scan: dict[str, Any]) -> list[str]:
     known = {*VERDICTS, *FINDING_FIELDS, *SUMMARIES, *SEVERITIES, *METADATA}
     unknown = [str(k) for k in scan if k not in known and not _count_key(k)]
     return [f"security_scan has fields this gate does not read: {one_line(', '.join(sorted(unknown)))}"] if unknown else []
+
+
+def _metadata_problems(scan: dict[str, Any]) -> list[str]:
+    """Metadata is context only while it is plain: a scalar, or a list or mapping of scalars whose keys name no verdict,
+    finding or count. Anything else ({"tool": {"result": "fail"}}, a findings list under "report") may say the scan
+    failed, and this gate does not read inside it."""
+    return [f"security_scan.{key} holds {shown(scan[key])}, which this gate does not read" for key in sorted(METADATA & scan.keys())
+            if not _plain(scan[key])]  # fmt: skip
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_scalar(v) for v in value)
+    if isinstance(value, dict):
+        return all(_scalar(v) and isinstance(k, str) and not _read_key(k.strip().lower()) for k, v in value.items())
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _read_key(key: str) -> bool:
+    return key in {*VERDICTS, *FINDING_FIELDS, *SUMMARIES, *SEVERITIES} or _count_key(key)
 
 
 def _count_key(key: Any) -> bool:

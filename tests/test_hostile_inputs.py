@@ -980,3 +980,69 @@ def test_an_endpoint_a_workflow_could_not_curl_is_never_a_probe(project: Path, c
     edit_json(project / IMPLEMENTATION, lambda d: d.update(service={"name": "api", "endpoints": [endpoint]}))
     code, out, _ = run(capsys, project)
     assert code == 3 and written_veto(out)["subject"] == "missing_health_checks"
+
+
+# ---------------------------------------------------------------- a second red team, on the gates alone (round 6)
+
+
+@pytest.mark.parametrize(
+    ("document", "edit", "named"),
+    [
+        (REVIEW, lambda d: d.update(Review_Status="changes_required"), "'Review_Status'"),
+        (REVIEW, lambda d: d.update({" review_status": "rejected"}), "' review_status'"),
+        (REVIEW, lambda d: d.update(Approval={"status": "rejected"}), "'Approval'"),
+        (REVIEW, lambda d: d.update(Three_Pass_Review={"synthesis_pass": {"status": "fail"}}), "'Three_Pass_Review'"),
+        (REVIEW, lambda d: d.update(Security_Scan={"passed": False, "vulnerabilities_found": 3}), "'Security_Scan'"),
+        (REVIEW, lambda d: d.update(Blockers=["the database migration is not reversible"]), "'Blockers'"),
+        (IMPLEMENTATION, lambda d: d.update(Blockers=["the database migration is not reversible"]), "'Blockers'"),
+        (REVIEW, lambda d: d["approval"].update(Conditions=["Do not deploy before the DB fix"]), "approval.'Conditions'"),
+    ],
+)
+def test_a_gate_field_spelled_another_way_is_not_ready(
+    project: Path, capsys: pytest.CaptureFixture[str], document: str, edit: Any, named: str
+) -> None:
+    edit_json(project / document, edit)
+    code, out, _ = run(capsys, project)
+    assert code == 4 and out["decision"] == "not_ready"
+    assert "a field the gates read is spelled another way" in out["reason"] and named in out["reason"]
+
+
+@pytest.mark.parametrize(
+    "review_pass", [{"passed": False, "production_ready": False}, {"result": "fail"}, {}, {"synthesis": {"status": "fail"}}]
+)
+def test_a_review_pass_that_states_no_status_is_not_an_approval(
+    project: Path, capsys: pytest.CaptureFixture[str], review_pass: dict[str, Any]
+) -> None:
+    edit_json(project / REVIEW, lambda d: d["three_pass_review"].update(synthesis_pass=review_pass))
+    code, out, _ = run(capsys, project)
+    assert code == 4 and "three_pass_review.synthesis_pass=" in out["reason"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("report", {"vulnerabilities": [{"id": "CVE-2024-3651", "severity": "critical"}]}),
+        ("tools", [{"name": "bandit", "passed": False}]),
+        ("tool", {"result": "fail", "critical": 2}),
+        ("target", {"passed": False}),
+    ],
+)
+def test_scan_metadata_that_could_say_it_failed_is_not_a_pass(
+    project: Path, capsys: pytest.CaptureFixture[str], key: str, value: Any
+) -> None:
+    edit_json(project / REVIEW, lambda d: d["security_scan"].update({key: value}))
+    code, out, _ = run(capsys, project)
+    assert code == 3 and written_veto(out)["subject"] == "not_production_ready"
+    assert f"security_scan.{key} holds" in written_veto(out)["content"]["specifics"]
+
+
+@pytest.mark.parametrize("value", ["bandit", ["bandit", "pip-audit"], {"name": "bandit", "version": "1.7.9"}])
+def test_plain_scan_metadata_is_still_context(project: Path, value: Any) -> None:
+    edit_json(project / REVIEW, lambda d: d["security_scan"].update(tool=value))
+    assert gate(project).outcome == "pass"
+
+
+def test_a_review_of_another_epic_in_an_epic_folder_is_exit_2(per_epic: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit_json(per_epic / "consensus/artifacts/review.json", lambda d: d.update(epic_id="EP-007"))
+    code, _, err = run(capsys, per_epic)
+    assert code == 2 and "is not the epic of its folder epic_01" in err

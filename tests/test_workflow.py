@@ -56,7 +56,7 @@ def make_service(
     root: Path, language: str, strategy: str, name: str | None = "refunds", layout: str = "classic", **extra: Any
 ) -> Workspace:
     """A workspace from the example with the service, files, gates and risk changed."""
-    consensus = root / "consensus" if layout == "classic" else root / "docs" / "specs" / "epic_07" / "consensus"
+    consensus = root / "consensus" if layout == "classic" else root / "docs" / "specs" / "epic_01" / "consensus"
     shutil.copytree(EXAMPLE / "consensus", consensus)
     if layout != "classic":
         (consensus / "current" / "decision_log.jsonl").rename(consensus / "decision_log.jsonl")
@@ -228,8 +228,8 @@ def test_build_pushes_to_ghcr_and_every_deploy_applies_that_digest(tmp_path: Pat
         job = found[f"deploy-{env}"]
         assert job["environment"] == env and "build" in job["needs"]
         assert job["env"]["IMAGE"] == "${{ needs.build.outputs.image }}"
-        assert job["env"]["MANIFESTS"] == f"docs/specs/epic_07/consensus/artifacts/k8s/{env}"
-        assert facts.artifacts_dir == "docs/specs/epic_07/consensus/artifacts"
+        assert job["env"]["MANIFESTS"] == f"docs/specs/epic_01/consensus/artifacts/k8s/{env}"
+        assert facts.artifacts_dir == "docs/specs/epic_01/consensus/artifacts"
         assert job["env"]["IMAGE_NAME"] == job["env"]["APP"] == "refunds"
         assert 'kustomize edit set image "$IMAGE_NAME=$IMAGE"' in runs(job) and 'kubectl apply -k "$MANIFESTS"' in runs(job)
 
