@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from agent.artifacts import Veto
+from agent.decision_log import entries_from_end
 from agent.inputs import Inputs
 from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_iteration, read_scan, shown
 
@@ -27,7 +28,7 @@ class GateResult(NamedTuple):
 
 
 def evaluate(inputs: Inputs) -> GateResult:
-    refusal = not_approved(inputs.review) or other_iteration(inputs) or other_spellings(inputs)
+    refusal = not_approved(inputs.review) or other_iteration(inputs) or other_spellings(inputs) or quality_dissent(inputs)
     if refusal:
         return GateResult("not_ready", refusal)
     veto = readiness_veto(inputs)
@@ -58,6 +59,29 @@ def other_iteration(inputs: Inputs) -> str | None:
     if built is None or built <= inputs.iteration:
         return None
     return f"quality reviewed iteration {inputs.iteration}; {IMPLEMENTATION} is iteration {built}, which it has not approved"
+
+
+def quality_dissent(inputs: Inputs) -> str | None:
+    """Why quality's own word elsewhere contradicts review.json's approval, or None: a veto message from quality in the
+    inbox about this epic and iteration, or quality's newest decision-log line for them that does not approve."""
+    for message in inputs.messages:
+        ours = message.epic_id in (None, inputs.epic_id) and message.iteration in (None, inputs.iteration)
+        if ours and _spelled(message.sender) == "quality" and message.type == "veto":
+            return f"quality's message {message.label} is a veto, though {REVIEW} approves"
+    for entry in entries_from_end(inputs.workspace.decision_log, inputs.epic_id):
+        said = entry.get("decision")  # a line that decides nothing says nothing either way
+        if entry.get("agent") == "quality" and said is not None and _logged_iteration(entry) == inputs.iteration:
+            if _spelled(said) in {"approve", "approved"}:
+                return None
+            return f"quality's newest log line for iteration {inputs.iteration} says {shown(said)}, though {REVIEW} approves"
+    return None
+
+
+def _logged_iteration(entry: dict[str, Any]) -> int | None:
+    try:
+        return read_iteration(entry.get("iteration"))
+    except ValueError:
+        return None
 
 
 GATE_FIELDS = frozenset({"review_status", "approval", "three_pass_review", "security_scan", "blockers"})

@@ -1046,3 +1046,39 @@ def test_a_review_of_another_epic_in_an_epic_folder_is_exit_2(per_epic: Path, ca
     edit_json(per_epic / "consensus/artifacts/review.json", lambda d: d.update(epic_id="EP-007"))
     code, _, err = run(capsys, per_epic)
     assert code == 2 and "is not the epic of its folder epic_01" in err
+
+
+@pytest.mark.parametrize(
+    ("decision", "code"), [("changes_required", 4), ("rejected", 4), ({"status": "approve"}, 4), ("approve", 0), (" Approved ", 0)]
+)
+def test_quality_s_newest_log_line_for_the_iteration_must_approve_too(
+    project: Path, capsys: pytest.CaptureFixture[str], decision: Any, code: int
+) -> None:
+    line = {"timestamp": "2026-11-24T16:00:00Z", "agent": "quality", "decision": decision, "epic_id": "EP-001", "iteration": 1}
+    with (project / "consensus/current/decision_log.jsonl").open("a") as handle:
+        handle.write(json.dumps(line) + "\n" + json.dumps({**line, "iteration": 2, "decision": "rejected"}) + "\n")  # another iteration
+    got, out, _ = run(capsys, project)
+    assert got == code
+    if code == 4:
+        assert "quality's newest log line for iteration 1 says" in out["reason"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "kind", "iteration", "code"),
+    [
+        ("quality", "veto", 1, 4),
+        ("Quality", "VETO", None, 4),
+        ("quality", "veto", 2, 0),  # about another iteration
+        ("security", "veto", 1, 0),  # another agent's word does not stand for quality's (it reaches the model as a message)
+        ("quality", "approve", 1, 0),
+    ],
+)
+def test_a_veto_message_from_quality_in_the_inbox_is_not_ready(
+    project: Path, capsys: pytest.CaptureFixture[str], sender: str, kind: str, iteration: int | None, code: int
+) -> None:
+    message = {"from": sender, "to": "devops", "epic_id": "EP-001", "type": kind, "subject": "hold", "content": {"why": "migration"}}
+    (project / INBOX / "msg_2026_11_24_16_00_00.yaml").write_text(yaml.safe_dump({**message, "iteration": iteration}))
+    got, out, _ = run(capsys, project)
+    assert got == code
+    if code == 4:
+        assert "quality's message msg_2026_11_24_16_00_00.yaml is a veto" in out["reason"]
