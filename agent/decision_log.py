@@ -138,6 +138,36 @@ def newest(path: Path, match: Callable[[Entry], bool], needle: bytes, other: byt
     return None
 
 
+def by_agent(path: Path, epic_id: str, agent: str) -> Iterator[Entry]:
+    """``agent``'s entries about ``epic_id``, newest first: the file is searched backwards for the epic's id (one byte
+    search, not a Python step per line), and only lines holding it and the agent's name are parsed."""
+    name = _needle(agent)
+    for line in _lines_with(path, _needle(epic_id)):
+        if name in line:
+            entry = parse(line)
+            if entry is not None and entry.get("agent") == agent and str(entry.get("epic_id")) == epic_id:
+                yield entry
+
+
+def _lines_with(path: Path, needle: bytes) -> Iterator[bytes]:
+    """Every line holding ``needle``, newest first (one longer than ``_LONGEST_LINE`` is passed over)."""
+    handle = _open(path)
+    if handle is None:
+        return
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            end = size
+            while (at := view.rfind(needle, 0, end)) >= 0:
+                start, stop = view.rfind(b"\n", 0, at) + 1, view.find(b"\n", at)
+                stop = size if stop < 0 else stop
+                if stop - start <= _LONGEST_LINE:
+                    yield view[start:stop]
+                end = start
+
+
 def _needle(text: str) -> bytes:
     """How our own writer spells ``text`` inside a line (a forged line spelled otherwise is simply not seen)."""
     return encode({"": text})[5:-3]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from agent.artifacts import Veto
-from agent.decision_log import entries_from_end
+from agent.decision_log import by_agent
 from agent.inputs import Inputs
 from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_iteration, read_scan, shown
 
@@ -68,9 +68,9 @@ def quality_dissent(inputs: Inputs) -> str | None:
         ours = message.epic_id in (None, inputs.epic_id) and message.iteration in (None, inputs.iteration)
         if ours and _spelled(message.sender) == "quality" and message.type == "veto":
             return f"quality's message {message.label} is a veto, though {REVIEW} approves"
-    for entry in entries_from_end(inputs.workspace.decision_log, inputs.epic_id):
+    for entry in by_agent(inputs.workspace.decision_log, inputs.epic_id, "quality"):
         said = entry.get("decision")  # a line that decides nothing says nothing either way
-        if entry.get("agent") == "quality" and said is not None and _logged_iteration(entry) == inputs.iteration:
+        if said is not None and _logged_iteration(entry) == inputs.iteration:
             if _spelled(said) in {"approve", "approved"}:
                 return None
             return f"quality's newest log line for iteration {inputs.iteration} says {shown(said)}, though {REVIEW} approves"

@@ -355,3 +355,21 @@ def test_a_long_log_line_is_never_held_whole(tmp_path: Path, monkeypatch: pytest
         tracemalloc.stop()
     assert decision_log.TOO_LONG in found and len(found) in (3, 4)
     assert peak < 100_000  # the limit and a block or two, not the 2 MB line
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_backward_search_for_an_agent_s_lines_is_the_line_by_line_reading(tmp_path: Path, seed: int) -> None:
+    """`by_agent` jumps between hits of the epic's id; it must find what reading every line from the end finds."""
+    pick = random.Random(seed)
+    agents, epics = ["quality", "devops", "developer"], ["EP-001", "EP-0011", "EP-002"]
+    lines = []
+    for _ in range(pick.randint(0, 30)):
+        entry = {"agent": pick.choice(agents), "epic_id": pick.choice(epics), "decision": pick.choice(["approve", "rejected"])}
+        entry |= {"note": "as in EP-001"} if pick.random() < 0.3 else {}  # the id twice in one line
+        text = json.dumps(entry, separators=pick.choice([(",", ":"), (", ", ": ")]))
+        lines.append(pick.choice([text, "", "not json EP-001 quality", text + " "]))
+    log = tmp_path / "decision_log.jsonl"
+    log.write_text("\n".join(lines) + pick.choice(["", "\n"]))
+    entries = map(decision_log.parse, decision_log.lines_from_end(log))
+    expected = [e for e in entries if e and e["agent"] == "quality" and e["epic_id"] == "EP-001"]
+    assert list(decision_log.by_agent(log, "EP-001", "quality")) == expected
