@@ -129,9 +129,10 @@ def devops_entries(path: Path, epic_id: str | None = None) -> list[Entry]:
 
 
 def newest(path: Path, match: Callable[[Entry], bool], needle: bytes, other: bytes = b"") -> Entry | None:
-    """The newest entry for which ``match`` holds, parsing only lines that contain both needles."""
-    for line in lines_from_end(path):
-        if needle in line and other in line:
+    """The newest entry for which ``match`` holds, parsing only lines that contain both needles (``needle`` searched
+    for from the end, ``other`` then checked in each line found)."""
+    for line in _lines_with(path, needle):
+        if other in line:
             entry = parse(line)
             if entry is not None and match(entry):
                 return entry
@@ -139,8 +140,8 @@ def newest(path: Path, match: Callable[[Entry], bool], needle: bytes, other: byt
 
 
 def by_agent(path: Path, epic_id: str, agent: str) -> Iterator[Entry]:
-    """``agent``'s entries about ``epic_id``, newest first: the file is searched backwards for the epic's id (one byte
-    search, not a Python step per line), and only lines holding it and the agent's name are parsed."""
+    """``agent``'s entries about ``epic_id``, newest first: the file is searched backwards for the epic's id, and only
+    lines holding it and the agent's name are parsed."""
     name = _needle(agent)
     for line in _lines_with(path, _needle(epic_id)):
         if name in line:
@@ -150,7 +151,8 @@ def by_agent(path: Path, epic_id: str, agent: str) -> Iterator[Entry]:
 
 
 def _lines_with(path: Path, needle: bytes) -> Iterator[bytes]:
-    """Every line holding ``needle``, newest first (one longer than ``_LONGEST_LINE`` is passed over)."""
+    """Every line holding ``needle``, newest first, found by searching the file backwards (a byte search over a
+    memory map, not a Python step per line); one longer than ``_LONGEST_LINE`` is passed over."""
     handle = _open(path)
     if handle is None:
         return
@@ -190,7 +192,7 @@ def find_devops(path: Path, epic_id: str, iteration: int) -> Entry | None:
             and entry.get("decision") in {"approve", "veto"}
         )
 
-    return newest(path, match, DEVOPS, _needle(epic_id))
+    return newest(path, match, _needle(epic_id), DEVOPS)  # the epic's id is the rarer: searched for first
 
 
 def entries_from_end(path: Path, epic_id: str) -> Iterator[Entry]:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from agent.errors import InputError, printable
+from agent.files import NotRegularFile, open_regular
 
 MAX_EXPANDED_NODES = 100_000
 """A YAML document whose aliases would expand past this many nodes is refused."""
@@ -85,23 +86,16 @@ def _read_bytes(path: Path, max_bytes: int | None, follow_symlinks: bool) -> byt
 
 
 def open_file(path: Path, *, follow_symlinks: bool = False) -> tuple[int, os.stat_result]:
-    """A read descriptor of the regular file ``path`` and its status; an InputError naming it for anything else.
-
-    Never through a symbolic link unless asked, and never waiting: a FIFO planted where a file is expected is refused,
-    not blocked on (``O_NONBLOCK``, which a regular file ignores).
-    """
-    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    """``files.open_regular`` (no link unless asked, no waiting on a FIFO, a regular file only), every refusal an
+    InputError naming the file."""
     try:
-        fd = os.open(path, flags)
+        return open_regular(path, follow_symlinks=follow_symlinks)
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, expected a file") from None
+    except NotRegularFile:
+        raise InputError(path, "is not a regular file (device, FIFO or socket); refused") from None
     except OSError as err:
         raise _open_error(path, err) from None
-    info = os.fstat(fd)
-    if stat.S_ISREG(info.st_mode):
-        return fd, info
-    os.close(fd)
-    if stat.S_ISDIR(info.st_mode):
-        raise InputError(path, "is a directory, expected a file")
-    raise InputError(path, "is not a regular file (device, FIFO or socket); refused")
 
 
 def _open_error(path: Path, err: OSError) -> InputError:

@@ -168,23 +168,31 @@ def open_folder(root: Path, folder: Path) -> int:
     return fd
 
 
-def open_regular(path: Path | str, dir_fd: int | None = None) -> int:
-    """A read descriptor of the regular file ``path`` (a name in ``dir_fd`` when given); OSError for anything else.
+class NotRegularFile(OSError):
+    """A device, FIFO or socket where a file is read (a folder is an ``IsADirectoryError``)."""
 
-    Never through a link (``O_NOFOLLOW``) and never waiting: a FIFO planted where a file is expected is refused,
-    not blocked on (``O_NONBLOCK``, which a regular file ignores).
+
+def open_regular(path: Path | str, dir_fd: int | None = None, *, follow_symlinks: bool = False) -> tuple[int, os.stat_result]:
+    """A read descriptor of the regular file ``path`` (a name in ``dir_fd`` when given) and its status.
+
+    Never through a link unless asked (``O_NOFOLLOW``) and never waiting: a FIFO planted where a file is expected is
+    refused, not blocked on (``O_NONBLOCK``, which a regular file ignores). Anything but a regular file is an OSError:
+    ``IsADirectoryError`` for a folder, ``NotRegularFile`` for the rest.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
-    return fd
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW), dir_fd=dir_fd)
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode):
+        return fd, info
+    os.close(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
 
 
 def sha256_of(path: Path | str, dir_fd: int | None = None) -> str | None:
     """The file's sha256, or None when it is missing, a link or not a regular file."""
     try:
-        fd = open_regular(path, dir_fd)
+        fd, _ = open_regular(path, dir_fd)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
@@ -216,7 +224,7 @@ def place_new(source: str, target: str, dirs: tuple[int, int]) -> bool:
     except OSError as err:
         if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
-    with os.fdopen(open_regular(source, dirs[0]), "rb") as handle:
+    with os.fdopen(open_regular(source, dirs[0])[0], "rb") as handle:
         data = handle.read()
     folder, tmp = dirs[1], f"{TMP_PREFIX}{os.getpid()}-copy"
     write_new(tmp, data, dir_fd=folder)
@@ -239,11 +247,10 @@ def holds(path: Path, data: bytes) -> bool:
     elsewhere), ours, with no permission beyond ``rw-r--r--``, holding exactly ``data``.
     """
     try:
-        fd = open_regular(path)
+        fd, info = open_regular(path)
     except OSError:
         return False
     try:
-        info = os.fstat(fd)
         if info.st_nlink != 1 or info.st_size != len(data):
             return False
         if info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & ~0o644:

@@ -175,14 +175,10 @@ def numbered(path: Path, n: int) -> Path:
 def place_and_log(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
     """The steps before which nothing visible has changed (``rollback`` can still undo them)."""
     fault("journal")
-    folders: dict[Path, int] = {}
-    try:
+    with _Folders(ws) as folders:
         for pair in journal.place:
             target = _place(ws, journal, pair, folders)
             fault(f"placed:{ws.relative(target)}")
-    finally:
-        for fd in folders.values():
-            os.close(fd)
     line = decision_log.encode(journal.entry)
     log = ws.consensus / journal.log
     if not decision_log.contains(log, line):
@@ -191,15 +187,11 @@ def place_and_log(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
     fault("logged")
 
 
-def _place(ws: Workspace, journal: Journal, pair: list[str], folders: dict[Path, int]) -> Path:
+def _place(ws: Workspace, journal: Journal, pair: list[str], folders: _Folders) -> Path:
     chosen, staged = ws.consensus / pair[1], journal.staged(pair[0])
     if not os.path.lexists(staged):
         return chosen  # placed, and the staged copy cleaned up, by an earlier pass
-    dirs = (_folder(ws, folders, staged.parent), _folder(ws, folders, chosen.parent))
-    target, n = chosen, 1
-    while not place_new(staged.name, target.name, dirs):
-        n += 1
-        target = numbered(chosen, n)
+    target = _free_name(folders, staged, chosen)
     if target != chosen:  # another writer took the name since staging: record ours before the log line names it
         old, new = pair[1], ws.relative(target)
         details = journal.entry["details"]
@@ -210,51 +202,67 @@ def _place(ws: Workspace, journal: Journal, pair: list[str], folders: dict[Path,
     return target
 
 
-def replace_artifacts(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
-    """Rename each staged artifact into its folder, remove the stale ones, then fsync every folder changed.
+def _free_name(folders: _Folders, source: Path, chosen: Path) -> Path:
+    """Where ``source`` is placed: ``chosen``, else ``chosen`` numbered (``_2``, ``_3``…), never over another file,
+    whatever appeared since staging."""
+    dirs = (folders(source.parent), folders(chosen.parent))
+    target, n = chosen, 1
+    while not place_new(source.name, target.name, dirs):
+        n += 1
+        target = numbered(chosen, n)
+    return target
 
-    Each folder is opened once, one name at a time without following a link; every rename and removal in it goes
-    through that descriptor, so no path is looked up again and a folder swapped for a link cannot redirect them.
-    """
-    folders: dict[Path, int] = {}
-    try:
+
+class _Folders:
+    """Descriptors of the folders one commit step goes through, each opened once, one name at a time from consensus/
+    without following a link (created where missing), and closed when the step ends: every rename, link and removal
+    goes through them, so no path is looked up again and a folder swapped for a link cannot redirect one."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws, self.opened = ws, dict[Path, int]()
+
+    def __enter__(self) -> _Folders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self.opened.values():
+            os.close(fd)
+
+    def __call__(self, folder: Path) -> int:
+        if folder not in self.opened:
+            self.opened[folder] = open_folder(self.ws.consensus, folder)
+        return self.opened[folder]
+
+
+def replace_artifacts(ws: Workspace, journal: Journal, fault: FaultHook) -> None:
+    """Rename each staged artifact into its folder, remove the stale ones, then fsync every folder changed."""
+    with _Folders(ws) as folders:
         for name, relative in journal.replace:
             staged, target = journal.staged(name), ws.consensus / relative
             if os.path.lexists(staged):
-                os.replace(staged, target.name, dst_dir_fd=_folder(ws, folders, target.parent))
+                os.replace(staged, target.name, dst_dir_fd=folders(target.parent))
             fault(f"renamed:{relative}")
         for relative in journal.remove:
             stale = ws.consensus / relative
             if os.path.lexists(stale):
-                os.unlink(stale.name, dir_fd=_folder(ws, folders, stale.parent))
+                os.unlink(stale.name, dir_fd=folders(stale.parent))
             fault(f"removed:{relative}")
-        for folder in sorted(folders):
-            os.fsync(folders[folder])
-    finally:
-        for fd in folders.values():
-            os.close(fd)
+        for folder in sorted(folders.opened):
+            os.fsync(folders.opened[folder])
     fault("renamed")
-
-
-def _folder(ws: Workspace, opened: dict[Path, int], folder: Path) -> int:
-    """A descriptor of ``folder`` (created, reached without a link), opened once per commit."""
-    if folder not in opened:
-        opened[folder] = open_folder(ws.consensus, folder)
-    return opened[folder]
 
 
 def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str]:
     """Move each message to ``processed/`` under its chosen name; a failure is a warning, the journal stays.
 
-    Like the artifacts' renames, the links and removals go through descriptors of the two folders, each opened once
-    without following a link (10,000 messages: one walk to each folder, not 10,000). Where hard links are impossible (``processed/``
-    on another file system) ``place_new`` copies the message through the same descriptors, never through a link.
+    The links and removals go through descriptors of the two folders (``_Folders``; 10,000 messages: one walk to each
+    folder, not 10,000). Where hard links are impossible (``processed/`` on another file system) ``place_new`` copies
+    the message through the same descriptors, never through a link.
     """
     warnings: list[str] = []
     if not journal.archive:
         return warnings
-    folders: dict[Path, int] = {}
-    try:
+    with _Folders(ws) as folders:
         for pair in journal.archive:
             source = ws.consensus / pair[0]
             if not os.path.lexists(source):
@@ -268,29 +276,22 @@ def archive_inbox(ws: Workspace, journal: Journal, fault: FaultHook) -> list[str
         if warnings:  # a message that could not be moved is still in the inbox: the journal stays for the next run
             return warnings
         for folder in (ws.processed, ws.devops_inbox):
-            if folder in folders:
-                os.fsync(folders[folder])
+            if folder in folders.opened:
+                os.fsync(folders.opened[folder])
             else:  # every message was moved by an earlier pass
                 fsync_dir(folder)
-    finally:
-        for fd in folders.values():
-            os.close(fd)
     return warnings
 
 
-def _archive_one(ws: Workspace, journal: Journal, pair: list[str], source: Path, fault: FaultHook, folders: dict[Path, int]) -> None:
+def _archive_one(ws: Workspace, journal: Journal, pair: list[str], source: Path, fault: FaultHook, folders: _Folders) -> None:
     fault(f"archive:{source.name}")
     chosen = ws.consensus / pair[1]
-    dirs = (_folder(ws, folders, source.parent), _folder(ws, folders, chosen.parent))
-    target, n = chosen, 1
-    while not place_new(source.name, target.name, dirs):  # never over another file, whatever appeared since staging
-        n += 1
-        target = numbered(chosen, n)
+    target = _free_name(folders, source, chosen)
     if target != chosen:
         pair[1] = ws.relative(target)
         journal.save()
     fault(f"linked:{source.name}")
-    os.unlink(source.name, dir_fd=dirs[0])
+    os.unlink(source.name, dir_fd=folders(source.parent))
     fault(f"archived:{source.name}")
 
 
