@@ -75,10 +75,12 @@ def read_text(path: Path, *, max_bytes: int | None = None, follow_symlinks: bool
 def _read_bytes(path: Path, max_bytes: int | None, follow_symlinks: bool) -> bytes:
     fd, info = open_file(path, follow_symlinks=follow_symlinks)
     try:
-        if max_bytes is not None and info.st_size > max_bytes:
-            raise InputError(path, f"file is larger than the {max_bytes:,}-byte limit")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
+        if max_bytes is None or info.st_size <= max_bytes:
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                raw = handle.read(-1 if max_bytes is None else max_bytes + 1)
+            if max_bytes is None or len(raw) <= max_bytes:  # else it grew since fstat: no more than the limit is read
+                return raw
+        raise InputError(path, f"file is larger than the {max_bytes:,}-byte limit")
     except OSError as err:
         raise InputError(path, f"cannot read: {err.strerror or err}") from None
     finally:

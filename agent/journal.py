@@ -45,6 +45,11 @@ if TYPE_CHECKING:
 FaultHook = Callable[[str], None]
 STAGING = ".devops-agent-staging"
 JOURNAL = ".journal"
+INBOX = "messages/inbox/devops/"
+MAX_BYTES = 64 * 1024 * 1024
+"""The largest journal written or read. A journal grows ~200 bytes a message archived (~300,000 messages fit; a
+255-byte name that is not UTF-8, escaped, takes ~3 kB). A larger file in the staging folder is none of ours: it is
+refused unread, not read whole into memory."""
 
 
 def no_fault(point: str) -> None:
@@ -73,16 +78,27 @@ class Journal:
         return self.root / name
 
     def save(self) -> None:
-        # ensure_ascii keeps a non-UTF-8 file name (a surrogate escape) exact through the round trip.
+        """Write the journal (the commit point); one over ``MAX_BYTES`` is an InputError naming the inbox, unwritten."""
+        # ensure_ascii keeps a non-UTF-8 file name (a surrogate escape) exact through the round trip, and makes
+        # every character a byte.
         body = {"version": 1, "entry": self.entry, "log": self.log, "place": self.place, "replace": self.replace}
         body |= {"archive": self.archive, "remove": self.remove}
-        atomic_write(self.path, json.dumps(body, ensure_ascii=True, indent=1) + "\n")
+        text = json.dumps(body, ensure_ascii=True, indent=1) + "\n"
+        if len(text) > MAX_BYTES:
+            inbox = self.root.parent / INBOX
+            raise InputError(
+                inbox,
+                f"the commit's journal would take {len(text):,} bytes (messages to archive: {len(self.archive):,}), over "
+                f"the {MAX_BYTES:,}-byte limit; move some messages to messages/processed/ by hand, then run again",
+            )
+        atomic_write(self.path, text)
 
     @classmethod
     def load(cls, path: Path, ws: Workspace) -> Journal:
         """The journal at ``path``, refused (exit 2, naming the field) unless it is one our writer could have written."""
         try:
-            body = json.loads(read_text(path))  # a regular file, never through a link, never waited on (a FIFO)
+            # A regular file, never through a link, never waited on (a FIFO), never read past the limit.
+            body = json.loads(read_text(path, max_bytes=MAX_BYTES))
         except InputError as err:
             raise _refused(path, None, f"cannot be read ({err.problem})") from None
         except (ValueError, RecursionError) as err:
@@ -135,7 +151,7 @@ def _check(ws: Workspace, journal: Journal) -> None:
     for n, target in enumerate(journal.remove):
         _expect(journal, f"remove[{n}]", target, _artifact(target))
     for n, (source, target) in enumerate(journal.archive):
-        _expect(journal, f"archive[{n}][0]", source, _single(source, "messages/inbox/devops/"))
+        _expect(journal, f"archive[{n}][0]", source, _single(source, INBOX))
         _expect(journal, f"archive[{n}][1]", target, _single(target, "messages/processed/"))
     staged_files = [journal.staged(s) for s, _ in journal.place + journal.replace]
     moved = [ws.consensus / t for _, t in journal.place + journal.replace + journal.archive]

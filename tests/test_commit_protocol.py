@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from agent import decision_log
+from agent import journal as journal_steps
 from agent.cli import main
 from agent.files import TMP_PREFIX
 from agent.journal import STAGING
@@ -697,6 +698,40 @@ def test_journal_with_a_link_on_its_way_is_refused(tmp_path: Path, project: Path
     assert main(["run", "--backend", "offline", "--json", "--workspace", str(project)]) == 2
     assert "symbolic link" in capsys.readouterr().err and journal.exists()
     assert (outside / "rollout.yaml").read_text() == "not yours\n"
+
+
+def test_a_journal_over_the_size_limit_is_refused_unread(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-GB ``*.journal`` planted in the staging folder would otherwise be read whole into memory."""
+    journal = _journal(project / "consensus", remove=["artifacts/k8s/dev/deployment.yaml"] * 100)
+    monkeypatch.setattr(journal_steps, "MAX_BYTES", journal.stat().st_size - 1)
+    before = snapshot(project)
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 2
+    said = f"{journal}: cannot be read (file is larger than the {journal.stat().st_size - 1:,}-byte limit)"
+    assert said in capsys.readouterr().err and snapshot(project) == before
+    monkeypatch.setattr(journal_steps, "MAX_BYTES", journal.stat().st_size)  # one byte more: it is read, and replayed
+    warnings = journal_steps.recover(Workspace.locate(project / "consensus"))
+    assert any("completed the commit of an earlier run" in w for w in warnings) and not journal.exists()
+
+
+def test_a_commit_whose_journal_would_pass_the_limit_is_exit_2_naming_the_inbox(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer keeps to the limit the reader holds it to: a journal it could not read back is never written."""
+    inbox = project / "consensus/messages/inbox/devops"
+    message = next(inbox.iterdir()).read_text()
+    for n in range(100):
+        (inbox / f"msg_{n:03}_{'x' * 200}.yaml").write_text(message)
+    monkeypatch.setattr(journal_steps, "MAX_BYTES", 50_000)  # ~76 kB with 101 messages to archive
+    before = snapshot(project)
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert f"{inbox}: the commit's journal would take " in err and "(messages to archive: 101), over the 50,000-byte limit" in err
+    assert snapshot(project) == before and not (project / "consensus" / STAGING).exists()
+    monkeypatch.setattr(journal_steps, "MAX_BYTES", 100_000)
+    assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
+    assert not list(inbox.iterdir())
 
 
 # --- staged files are fsynced together, before the journal names them -----------------------------------------------

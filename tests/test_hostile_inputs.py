@@ -18,7 +18,7 @@ from agent.cli import main
 from agent.documents import MAX_DEPTH, check_depth, parse_json, parse_yaml, read_text
 from agent.errors import InputError, printable
 from agent.gates import GateResult, evaluate, not_approved
-from agent.inputs import load
+from agent.inputs import MAX_MESSAGE_BYTES, load
 from agent.names import dns_label, is_dns_label, is_epic_id
 from agent.upstream import MAX_EVIDENCE, Review, read_iteration, read_scan
 from agent.workspace import Workspace
@@ -546,6 +546,24 @@ def test_too_long_file_name_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot open: File name too long") as caught:
         read_text(tmp_path / ("x" * 300 + ".yaml"))
     assert caught.value.path.name.startswith("xxx")
+
+
+def test_a_message_over_the_size_limit_is_skipped_and_left(project: Path) -> None:
+    big = project / INBOX / "big.yaml"
+    big.write_text("from: quality\nsubject: " + "x" * MAX_MESSAGE_BYTES + "\n")
+    inputs = load(Workspace.locate(project))
+    assert "big.yaml" not in [m.file for m in inputs.messages] and big.exists()
+    assert any(f"big.yaml: file is larger than the {MAX_MESSAGE_BYTES:,}-byte limit" in w for w in inputs.warnings)
+
+
+def test_no_more_than_the_limit_is_read_from_a_file_larger_than_its_size_said() -> None:
+    """A file that grows between ``fstat`` and the read; /proc's files say size 0 and hold more."""
+    status = Path("/proc/self/status")
+    if not status.exists() or status.stat().st_size != 0:
+        pytest.skip("needs Linux /proc")
+    with pytest.raises(InputError, match="file is larger than the 10-byte limit"):
+        read_text(status, max_bytes=10)
+    assert read_text(status, max_bytes=1_000_000).startswith("Name:")
 
 
 def test_unreadable_input_is_exit_2_naming_the_file(project: Path) -> None:
