@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 from agent.artifacts import Veto
 from agent.decision_log import by_agent
 from agent.inputs import Inputs
+from agent.names import word
 from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_iteration, read_scan, shown
 
 REVIEW = "artifacts/review.json"
@@ -66,12 +67,12 @@ def quality_dissent(inputs: Inputs) -> str | None:
     inbox about this epic and iteration, or quality's newest decision-log line for them that does not approve."""
     for message in inputs.messages:
         ours = message.epic_id in (None, inputs.epic_id) and message.iteration in (None, inputs.iteration)
-        if ours and _spelled(message.sender) == "quality" and message.type == "veto":
+        if ours and word(message.sender) == "quality" and message.type == "veto":
             return f"quality's message {message.label} is a veto, though {REVIEW} approves"
     for entry in by_agent(inputs.workspace.decision_log, inputs.epic_id, "quality"):
         said = entry.get("decision")  # a line that decides nothing says nothing either way
         if said is not None and _logged_iteration(entry) == inputs.iteration:
-            if _spelled(said) in {"approve", "approved"}:
+            if word(said) in {"approve", "approved"}:
                 return None
             return f"quality's newest log line for iteration {inputs.iteration} says {shown(said)}, though {REVIEW} approves"
     return None
@@ -84,28 +85,28 @@ def _logged_iteration(entry: dict[str, Any]) -> int | None:
         return None
 
 
-GATE_FIELDS = frozenset({"review_status", "approval", "three_pass_review", "security_scan", "blockers"})
+GATE_FIELDS = {
+    f"{REVIEW} ": frozenset({"review_status", "approval", "three_pass_review", "security_scan", "blockers", "epic_id", "iteration"}),
+    f"{IMPLEMENTATION} ": frozenset({"blockers", "iteration"}),
+    f"{REVIEW} approval.": frozenset({"conditions"}),
+}
+"""The fields the gates read, by where they are read from (the file, or its block)."""
 
 
 def other_spellings(inputs: Inputs) -> str | None:
     """Why the gates cannot tell which field counts, or None: a field they read is also there in another spelling
     (``Review_Status`` beside or instead of ``review_status``), which they would otherwise never see."""
     approval = inputs.review.approval_block
-    found = [f"{REVIEW} {key!r}" for key in inputs.review.extra if _spelled(key) in GATE_FIELDS]
-    found += [f"{IMPLEMENTATION} {key!r}" for key in inputs.implementation.extra if _spelled(key) == "blockers"]
-    found += [f"{REVIEW} approval.{key!r}" for key in (approval.extra if approval else {}) if _spelled(key) == "conditions"]
+    extras = (inputs.review.extra, inputs.implementation.extra, approval.extra if approval else {})
+    places = zip(GATE_FIELDS.items(), extras, strict=True)
+    found = [f"{where}{key!r}" for (where, names), extra in places for key in extra if word(key) in names]
     return f"a field the gates read is spelled another way: {', '.join(found)} (which one counts is ambiguous)" if found else None
 
 
-def _spelled(key: object) -> str:
-    return key.strip().lower() if isinstance(key, str) else ""
-
-
 def _says_approved(key: str, value: Any) -> bool:
-    if key.startswith("approval.") and key.removeprefix("approval.").strip().lower() == "merge_ready":
+    if key.startswith("approval.") and word(key.removeprefix("approval.")) == "merge_ready":
         return value is True
-    words = _PASS_WORDS if key.startswith("three_pass_review.") else {"approved"}
-    return isinstance(value, str) and value.strip().lower() in words
+    return word(value) in (_PASS_WORDS if key.startswith("three_pass_review.") else {"approved"})
 
 
 def readiness_veto(inputs: Inputs) -> Veto | None:

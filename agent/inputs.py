@@ -179,11 +179,11 @@ def _epic_id(workspace: Workspace, review: Review, epic: EpicFile | None) -> str
                 field="epic_id",
             )
     folder = _epic_from_folder(workspace)
-    if folder and review.epic_id is not None and _number(review.epic_id) not in (None, _number(folder)):
+    if folder and review.epic_id is not None and _number(review.epic_id) != _number(folder):
         raise InputError(
             review_path,
-            f"epic_id {shown(review.epic_id)} is not the epic of its folder {workspace.consensus.parent.name} "
-            "(quality's review of another epic approves nothing here)",
+            f"epic_id {shown(review.epic_id)} is not the epic of its folder {workspace.consensus.parent.name}: it does not end "
+            f"in {_number(folder)} (quality's review of another epic approves nothing here)",
             field="epic_id",
         )
     epic_id = review.epic_id or (epic[0].epic_id if epic else None) or folder

@@ -17,6 +17,11 @@ _MAX_LABEL = 63
 _NOT_LABEL = re.compile(r"[^a-z0-9]+")
 
 
+def word(value: object) -> str | None:
+    """A word as the gates compare it, whatever its case and surrounding spaces; anything but a string reads as None."""
+    return value.strip().lower() if isinstance(value, str) else None
+
+
 def is_epic_id(text: str) -> bool:
     return EPIC_ID.fullmatch(text) is not None
 

@@ -19,6 +19,7 @@ from pydantic_core import core_schema as cs
 
 from agent.errors import printable
 from agent.facts import as_list, declared_endpoints, task_files
+from agent.names import word
 from agent.views import Lenient, coerced, file_name, items, mapping, raw, text, view, views
 
 MAX_ITERATION = 2**31 - 1
@@ -72,13 +73,9 @@ def _lenient_iteration(value: Any) -> int | None:
         return None
 
 
-def _to_status(value: Any) -> str | None:
-    return value.strip().lower() if isinstance(value, str) else None
-
-
 def status() -> Any:
     """A word compared case-insensitively: stripped and lower-cased; anything but a string reads as ``None``."""
-    return coerced(_to_status, cs.str_schema())
+    return coerced(word, cs.str_schema())
 
 
 def iteration() -> Any:
@@ -125,7 +122,7 @@ class Review(Lenient):
 def _status_fields(where: str, block: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """The fields ``names`` of ``block`` by their path, also when spelled in another case or with spaces ("Status"):
     whichever spelling another agent used, a status there counts."""
-    return {f"{where}.{key}": value for key, value in block.items() if isinstance(key, str) and key.strip().lower() in names}
+    return {f"{where}.{key}": value for key, value in block.items() if word(key) in names}
 
 
 # ---------------------------------------------------------------- the security scan, read strictly

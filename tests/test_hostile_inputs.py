@@ -1014,6 +1014,9 @@ def test_an_endpoint_a_workflow_could_not_curl_is_never_a_probe(project: Path, c
         (REVIEW, lambda d: d.update(Blockers=["the database migration is not reversible"]), "'Blockers'"),
         (IMPLEMENTATION, lambda d: d.update(Blockers=["the database migration is not reversible"]), "'Blockers'"),
         (REVIEW, lambda d: d["approval"].update(Conditions=["Do not deploy before the DB fix"]), "approval.'Conditions'"),
+        (IMPLEMENTATION, lambda d: d.update(Iteration=2), "'Iteration'"),  # code newer than the review, spelled otherwise
+        (REVIEW, lambda d: d.update({"iteration ": 2}), "'iteration '"),
+        (REVIEW, lambda d: d.update(Epic_ID="EP-002"), "'Epic_ID'"),
     ],
 )
 def test_a_gate_field_spelled_another_way_is_not_ready(
@@ -1060,19 +1063,34 @@ def test_plain_scan_metadata_is_still_context(project: Path, value: Any) -> None
     assert gate(project).outcome == "pass"
 
 
-def test_a_review_of_another_epic_in_an_epic_folder_is_exit_2(per_epic: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    edit_json(per_epic / "consensus/artifacts/review.json", lambda d: d.update(epic_id="EP-007"))
-    code, _, err = run(capsys, per_epic)
-    assert code == 2 and "is not the epic of its folder epic_01" in err
+@pytest.mark.parametrize(("epic_id", "code"), [("EP-007", 2), ("checkout", 2), ("EP-1-rc", 0), ("EP-01", 0), ("EP-001", 0)])
+def test_a_review_of_another_epic_in_an_epic_folder_is_exit_2(
+    per_epic: Path, capsys: pytest.CaptureFixture[str], epic_id: str, code: int
+) -> None:
+    """An id with no number cannot be shown to be the folder's epic either."""
+    edit_json(per_epic / "consensus/artifacts/review.json", lambda d: d.update(epic_id=epic_id))
+    got, _, err = run(capsys, per_epic)
+    assert got == code
+    assert ("is not the epic of its folder epic_01: it does not end in 1" in err) is (code == 2)
 
 
 @pytest.mark.parametrize(
-    ("decision", "code"), [("changes_required", 4), ("rejected", 4), ({"status": "approve"}, 4), ("approve", 0), (" Approved ", 0)]
+    ("decision", "code", "agent"),
+    [
+        ("changes_required", 4, "quality"),
+        ("rejected", 4, "quality"),
+        ({"status": "approve"}, 4, "quality"),
+        ("approve", 0, "quality"),
+        (" Approved ", 0, "quality"),
+        ("rejected", 4, "Quality"),  # its name as another agent's writer spells it
+        ("rejected", 4, " QUALITY"),
+        ("rejected", 0, "quality-bot"),  # another agent
+    ],
 )
 def test_quality_s_newest_log_line_for_the_iteration_must_approve_too(
-    project: Path, capsys: pytest.CaptureFixture[str], decision: Any, code: int
+    project: Path, capsys: pytest.CaptureFixture[str], decision: Any, code: int, agent: str
 ) -> None:
-    line = {"timestamp": "2026-11-24T16:00:00Z", "agent": "quality", "decision": decision, "epic_id": "EP-001", "iteration": 1}
+    line = {"timestamp": "2026-11-24T16:00:00Z", "agent": agent, "decision": decision, "epic_id": "EP-001", "iteration": 1}
     with (project / "consensus/current/decision_log.jsonl").open("a") as handle:
         handle.write(json.dumps(line) + "\n" + json.dumps({**line, "iteration": 2, "decision": "rejected"}) + "\n")  # another iteration
     got, out, _ = run(capsys, project)
