@@ -9,7 +9,6 @@ so a 200,000-line log costs a scan, not a parse.
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from agent import collector
 from agent.documents import open_file
 from agent.errors import CommitError, InputError
 from agent.files import sha256_of
+from agent.names import word
 
 if TYPE_CHECKING:
     from agent.workspace import Workspace
@@ -102,24 +102,6 @@ def _open(path: Path) -> BinaryIO | None:
     return os.fdopen(fd, "rb")
 
 
-def read_decision_log(path: Path, warnings: list[str]) -> list[Entry]:
-    """Every object in the log, oldest first; a malformed line is named in ``warnings`` and skipped.
-
-    This parses the whole log: a run should use ``entries_from_end`` / ``find_devops`` instead.
-    """
-    entries: list[Entry] = []
-    with collector.paused():
-        for number, line in enumerate(lines(path), start=1):
-            entry = parse(line)
-            if entry is not None:
-                entries.append(entry)
-            elif line is TOO_LONG:
-                warnings.append(f"{path}:{number}: skipped a log line longer than 16 MiB (not read)")
-            elif line.strip():
-                warnings.append(f"{path}:{number}: skipped a malformed log line (not a JSON object)")
-    return entries
-
-
 def devops_entries(path: Path, epic_id: str | None = None) -> list[Entry]:
     """Every devops line (of ``epic_id`` when given), oldest first; only lines holding the right bytes are parsed."""
     needle = DEVOPS if epic_id is None else _needle(epic_id)
@@ -129,45 +111,60 @@ def devops_entries(path: Path, epic_id: str | None = None) -> list[Entry]:
 
 
 def newest(path: Path, match: Callable[[Entry], bool], needle: bytes, other: bytes = b"") -> Entry | None:
-    """The newest entry for which ``match`` holds, parsing only lines that contain both needles (``needle`` searched
-    for from the end, ``other`` then checked in each line found)."""
-    for line in _lines_with(path, needle):
-        if other in line:
-            entry = parse(line)
-            if entry is not None and match(entry):
-                return entry
-    return None
+    """The newest entry for which ``match`` holds (see ``_entries_with`` for the needles)."""
+    return next((entry for entry in _entries_with(path, needle, other) if match(entry)), None)
 
 
 def by_agent(path: Path, epic_id: str, agent: str) -> Iterator[Entry]:
-    """``agent``'s entries about ``epic_id``, newest first: the file is searched backwards for the epic's id, and only
-    lines holding it and the agent's name are parsed."""
-    name = _needle(agent)
-    for line in _lines_with(path, _needle(epic_id)):
-        if name in line:
+    """``agent``'s entries about ``epic_id``, newest first, its name in any case (another agent's writer spells it
+    as it likes: ``Quality``); the file is searched backwards for the epic's id."""
+    for entry in _entries_with(path, _needle(epic_id), agent.encode()):
+        if word(entry.get("agent")) == agent and str(entry.get("epic_id")) == epic_id:
+            yield entry
+
+
+def _entries_with(path: Path, needle: bytes, other: bytes) -> Iterator[Entry]:
+    """The entries, newest first, of the lines that hold ``needle`` (searched for from the end) and ``other`` (in any
+    case, in each line found; lower-case bytes): only those lines are parsed."""
+    for line in _lines_with(path, needle):
+        if other in line.lower():
             entry = parse(line)
-            if entry is not None and entry.get("agent") == agent and str(entry.get("epic_id")) == epic_id:
+            if entry is not None:
                 yield entry
 
 
 def _lines_with(path: Path, needle: bytes) -> Iterator[bytes]:
-    """Every line holding ``needle``, newest first, found by searching the file backwards (a byte search over a
-    memory map, not a Python step per line); one longer than ``_LONGEST_LINE`` is passed over."""
+    """Every line holding ``needle`` (which holds no newline), newest first, found by a byte search backwards
+    through blocks of ``_CHUNK`` bytes (``bytes.rfind``, not a Python step per line); one longer than
+    ``_LONGEST_LINE`` is passed over, and never held whole. The file is read, not memory-mapped: other agents append
+    to it, and a mapped file cut short under the reader kills it (SIGBUS)."""
     handle = _open(path)
     if handle is None:
         return
     with handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            return
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            end = size
-            while (at := view.rfind(needle, 0, end)) >= 0:
-                start, stop = view.rfind(b"\n", 0, at) + 1, view.find(b"\n", at)
-                stop = size if stop < 0 else stop
-                if stop - start <= _LONGEST_LINE:
-                    yield view[start:stop]
-                end = start
+        # [start, position) is read; position is the start of a line, or the end of the file, except while
+        # ``dropping``: then it is inside a line too long to hold, which the part after the block's last newline is.
+        position, size, dropping = handle.seek(0, os.SEEK_END), _CHUNK, False
+        while position > 0:
+            start = max(0, position - size)
+            handle.seek(start)
+            block = handle.read(position - start)
+            cut = block.rfind(b"\n") + 1 if dropping else len(block)  # whole lines end by here
+            first = block.find(b"\n") + 1 if start > 0 else 0  # and start from here: the line before began earlier
+            if dropping and cut == 0:  # all of it inside the line let go
+                position = start
+                continue
+            if start > 0 and not 0 < first < cut:  # no whole line: read on before it, or let it go when it is too long
+                position, size, dropping = (start, _CHUNK, True) if cut > _LONGEST_LINE + 1 else (position, size * 2, dropping)
+                continue
+            end = cut
+            while (at := block.rfind(needle, first, end)) >= 0:
+                line_start, line_end = block.rfind(b"\n", max(first - 1, 0), at) + 1, block.find(b"\n", at, cut)
+                line_end = cut if line_end < 0 else line_end
+                if line_end - line_start <= _LONGEST_LINE:
+                    yield block[line_start:line_end]
+                end = line_start
+            position, size, dropping = start + first, _CHUNK, False
 
 
 def _needle(text: str) -> bytes:
@@ -236,17 +233,7 @@ def _undo_short_write(fd: int, size: int, written: int) -> None:
 
 def contains(path: Path, line: bytes) -> bool:
     """Whether ``line`` (newline included) is a whole line of the log."""
-    handle = _open(path)
-    if handle is None:
-        return False
-    with handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return False
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            at = view.rfind(line)
-            while at > 0 and view[at - 1] != 0x0A:
-                at = view.rfind(line, 0, at + len(line) - 1)
-            return at >= 0
+    return any(found == line[:-1] for found in _lines_with(path, line[:-1]))
 
 
 def claimed_files(entry: Entry) -> dict[str, str]:
