@@ -61,9 +61,9 @@ _Yaml12BoolLoader.yaml_implicit_resolvers = {
 _Yaml12BoolLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
-def read_text(path: Path, *, max_bytes: int | None = None, follow_symlinks: bool = False) -> str:
-    """Read a UTF-8 regular file, never through a symbolic link unless asked; every failure is an InputError naming it."""
-    raw = _read_bytes(path, max_bytes, follow_symlinks)
+def read_text(path: Path, *, max_bytes: int | None = None) -> str:
+    """Read a UTF-8 regular file, never through a symbolic link; every failure is an InputError naming it."""
+    raw = _read_bytes(path, max_bytes)
     if b"\x00" in raw:
         raise InputError(path, "binary content (NUL byte), expected UTF-8 text")
     try:
@@ -72,8 +72,8 @@ def read_text(path: Path, *, max_bytes: int | None = None, follow_symlinks: bool
         raise InputError(path, f"not UTF-8 text (byte {err.start})") from None
 
 
-def _read_bytes(path: Path, max_bytes: int | None, follow_symlinks: bool) -> bytes:
-    fd, info = open_file(path, follow_symlinks=follow_symlinks)
+def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
+    fd, info = open_file(path)
     try:
         if max_bytes is None or info.st_size <= max_bytes:
             with os.fdopen(fd, "rb", closefd=False) as handle:
@@ -87,11 +87,11 @@ def _read_bytes(path: Path, max_bytes: int | None, follow_symlinks: bool) -> byt
         os.close(fd)
 
 
-def open_file(path: Path, *, follow_symlinks: bool = False) -> tuple[int, os.stat_result]:
-    """``files.open_regular`` (no link unless asked, no waiting on a FIFO, a regular file only), every refusal an
+def open_file(path: Path) -> tuple[int, os.stat_result]:
+    """``files.open_regular`` (no link, no waiting on a FIFO, a regular file only), every refusal an
     InputError naming the file."""
     try:
-        return open_regular(path, follow_symlinks=follow_symlinks)
+        return open_regular(path)
     except IsADirectoryError:
         raise InputError(path, "is a directory, expected a file") from None
     except NotRegularFile:
@@ -303,8 +303,8 @@ def _unique_yaml_keys(node: yaml.MappingNode, path: Path) -> None:
         seen.add((key.tag, key.value))
 
 
-def load_json_file(path: Path, *, max_bytes: int | None = None, follow_symlinks: bool = False) -> Any:
-    return parse_json(read_text(path, max_bytes=max_bytes, follow_symlinks=follow_symlinks), path)
+def load_json_file(path: Path, *, max_bytes: int | None = None) -> Any:
+    return parse_json(read_text(path, max_bytes=max_bytes), path)
 
 
 def load_yaml_file(path: Path, *, max_bytes: int | None = None) -> Any:

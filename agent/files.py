@@ -172,14 +172,14 @@ class NotRegularFile(OSError):
     """A device, FIFO or socket where a file is read (a folder is an ``IsADirectoryError``)."""
 
 
-def open_regular(path: Path | str, dir_fd: int | None = None, *, follow_symlinks: bool = False) -> tuple[int, os.stat_result]:
+def open_regular(path: Path | str, dir_fd: int | None = None) -> tuple[int, os.stat_result]:
     """A read descriptor of the regular file ``path`` (a name in ``dir_fd`` when given) and its status.
 
-    Never through a link unless asked (``O_NOFOLLOW``) and never waiting: a FIFO planted where a file is expected is
+    Never through a link (``O_NOFOLLOW``) and never waiting: a FIFO planted where a file is expected is
     refused, not blocked on (``O_NONBLOCK``, which a regular file ignores). Anything but a regular file is an OSError:
     ``IsADirectoryError`` for a folder, ``NotRegularFile`` for the rest.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW), dir_fd=dir_fd)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=dir_fd)
     info = os.fstat(fd)
     if stat.S_ISREG(info.st_mode):
         return fd, info

@@ -35,7 +35,9 @@ def render_workspace(workspace: Workspace, lock_timeout: float) -> list[Path]:
         for folder in sorted({target.parent for target in targets}):
             ensure_dir(workspace.consensus, folder)
         changed = [atomic_write(target, data) for target, data in targets.items() if not holds(target, data)]
-        return changed + [_remove(workspace, target) for target in stale]
+        for target in stale:
+            target.unlink(missing_ok=True)
+        return changed + stale
 
 
 def _facts(workspace: Workspace, deployment: object, path: Path) -> Facts:
@@ -50,9 +52,3 @@ def _facts(workspace: Workspace, deployment: object, path: Path) -> Facts:
         raise InputError(path, f"{len(blocking)} violation(s), fix them first (`devops-agent validate` lists all): {shown}")
     assert isinstance(deployment, dict)  # check_deployment refuses anything else
     return facts_for_plan(inputs, deployment)
-
-
-def _remove(workspace: Workspace, target: Path) -> Path:
-    refuse_links(workspace.consensus, target)
-    target.unlink(missing_ok=True)
-    return target

@@ -25,6 +25,8 @@ class Inspection:
 
 def inspect(workspace: Workspace) -> Inspection:
     result = Inspection()
+    for folder in (workspace.artifacts, workspace.quality_inbox, workspace.decision_log.parent):
+        real_folder(workspace, folder)  # a link on the way is exit 2 naming it, as in a run: nothing is read through one
     present = [workspace.artifacts / n for n in NAMES if (workspace.artifacts / n).is_file()]
     vetoes = sorted(workspace.quality_inbox.glob("veto_*.yaml")) if workspace.quality_inbox.is_dir() else []
     log = _this_epics_lines(workspace)
@@ -64,7 +66,6 @@ def _names(workspace: Workspace, deployment: dict[str, Any] | None, result: Insp
     """
     path = workspace.artifacts / "implementation.json"
     try:
-        real_folder(workspace, workspace.artifacts)
         implementation = load_json_file(path)
     except DevopsAgentError as err:
         result.warnings.append(f"upstream inputs unreadable, probes and derived files not cross-checked: {err}")

@@ -46,10 +46,11 @@ def check_derived(artifacts_dir: Path, deployment: dict[str, Any], facts: Named)
     """What `validate` runs: derived files that drifted from the plan, then every check of the files on disk."""
     from agent.rendering.manifests import check_matches
 
-    files, unreadable = _read_derived(artifacts_dir)
+    files, unreadable, linked = _read_derived(artifacts_dir)
     drifted = [
         Violation(path, "$", "manifests.up_to_date", "does not match deployment.json; run `devops-agent render` to rewrite it")
         for path in check_matches(artifacts_dir, deployment, facts, files)
+        if not path.startswith(linked)  # a linked folder is reported once, not as every file it should hold
     ]
     return drifted + unreadable + check(files)
 
@@ -61,20 +62,22 @@ def check_plan(deployment: dict[str, Any], facts: Named) -> list[Violation]:
     return check(render(deployment, facts))
 
 
-def _read_derived(artifacts_dir: Path) -> tuple[dict[str, str], list[Violation]]:
-    """The derived files on disk by path relative to artifacts/ (each read once, never through a link), and those unreadable."""
-    found = sorted((artifacts_dir / "k8s").glob("*/*.y*ml")) + sorted((artifacts_dir / "prometheus").glob("*.y*ml"))
-    linked = sorted({folder for path in found for folder in (path.parent, path.parent.parent) if folder.is_symlink()})
+def _read_derived(artifacts_dir: Path) -> tuple[dict[str, str], list[Violation], tuple[str, ...]]:
+    """The derived files on disk by path relative to artifacts/ (each read once, never through a link), those
+    unreadable, and the folders of them that are links (each reported, none read: ``<folder>/``)."""
+    k8s, prometheus = artifacts_dir / "k8s", artifacts_dir / "prometheus"
+    environments = [] if k8s.is_symlink() else sorted(p for p in k8s.glob("*") if p.is_dir())
+    linked = [folder for folder in (k8s, *environments, prometheus) if folder.is_symlink()]
     never = "is a symbolic link; the agent never reads through links"
     problems = [Violation(folder.relative_to(artifacts_dir).as_posix(), "$", YAML, f"{folder}: {never}") for folder in linked]
     files: dict[str, str] = {}
-    for path in (p for p in found if not {p.parent, p.parent.parent} & set(linked)):
+    for path in (p for folder in (*environments, prometheus) if folder not in linked for p in sorted(folder.glob("*.y*ml"))):
         relative = path.relative_to(artifacts_dir).as_posix()
         try:
             files[relative] = read_text(path)
         except InputError as err:
             problems.append(Violation(relative, "$", YAML, str(err)))
-    return files, problems
+    return files, problems, tuple(f"{folder.relative_to(artifacts_dir).as_posix()}/" for folder in linked)
 
 
 def check(files: dict[str, str]) -> list[Violation]:
