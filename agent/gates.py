@@ -29,7 +29,14 @@ class GateResult(NamedTuple):
 
 
 def evaluate(inputs: Inputs) -> GateResult:
-    refusal = not_approved(inputs.review) or other_iteration(inputs) or other_spellings(inputs) or quality_dissent(inputs)
+    refusal = (
+        not_approved(inputs.review)
+        or other_iteration(inputs)
+        or other_spellings(inputs)
+        or unread_messages(inputs)
+        or quality_dissent(inputs)
+        or review_contradicts(inputs.review)
+    )
     if refusal:
         return GateResult("not_ready", refusal)
     veto = readiness_veto(inputs)
@@ -66,7 +73,7 @@ def quality_dissent(inputs: Inputs) -> str | None:
     """Why quality's own word elsewhere contradicts review.json's approval, or None: a veto message from quality in the
     inbox about this epic and iteration, or quality's newest decision-log line for them that does not approve."""
     for message in inputs.messages:
-        ours = message.epic_id in (None, inputs.epic_id) and message.iteration in (None, inputs.iteration)
+        ours = word(message.epic_id) in (None, word(inputs.epic_id)) and message.iteration in (None, inputs.iteration)
         if ours and word(message.sender) == "quality" and message.type == "veto":
             return f"quality's message {message.label} is a veto, though {REVIEW} approves"
     for entry in by_agent(inputs.workspace.decision_log, inputs.epic_id, "quality"):
@@ -99,8 +106,41 @@ def other_spellings(inputs: Inputs) -> str | None:
     approval = inputs.review.approval_block
     extras = (inputs.review.extra, inputs.implementation.extra, approval.extra if approval else {})
     places = zip(GATE_FIELDS.items(), extras, strict=True)
-    found = [f"{where}{key!r}" for (where, names), extra in places for key in extra if word(key) in names]
+    found = [f"{where}{key!r}" for (where, names), extra in places for key in extra if word(key) in names or not key.isascii()]
     return f"a field the gates read is spelled another way: {', '.join(found)} (which one counts is ambiguous)" if found else None
+
+
+def unread_messages(inputs: Inputs) -> str | None:
+    """Why the inbox cannot be read whole, or None: a message that could not be read could be quality's veto."""
+    if not inputs.unread:
+        return None
+    return f"{len(inputs.unread)} inbox message(s) could not be read, and any could be a veto: {_listed(inputs.unread, 3)}"
+
+
+_MUST_HOLD = frozenset({"production_ready", "security_verified", "acceptance_criteria_met"})
+_SEVERE = frozenset({"critical", "high", "blocker"})
+
+
+def review_contradicts(review: Review) -> str | None:
+    """Why a review pass contradicts the approval, or None: it says the release is not production ready, not secure or
+    not accepted (``production_ready: false``), or lists an issue of critical or high severity."""
+    said: list[str] = []
+    for name, review_pass in review.three_pass_review.items():
+        if not isinstance(review_pass, dict):
+            continue
+        for key, value in review_pass.items():
+            if word(key) in _MUST_HOLD and (value is False or word(value) in {"false", "no"}):
+                said.append(f"three_pass_review.{name}.{key}={shown(value)}")
+            elif word(key) == "issues_found" and isinstance(value, list):
+                severe = [(level, issue) for issue in value if (level := _severe(issue))]
+                said += [f"three_pass_review.{name}.{key} has a {level} issue: {describe(issue)}" for level, issue in severe]
+    return f"quality approves, but its review says otherwise: {_listed(said, 5)} (in {REVIEW})" if said else None
+
+
+def _severe(issue: object) -> str | None:
+    """The issue's severity when it is critical or high (in any spelling of the key), else None."""
+    levels = [word(v) for k, v in issue.items() if word(k) == "severity"] if isinstance(issue, dict) else []
+    return next((level for level in levels if level in _SEVERE), None)
 
 
 def _says_approved(key: str, value: Any) -> bool:

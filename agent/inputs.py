@@ -38,6 +38,8 @@ class Inputs(NamedTuple):
     iteration: int
     title: str | None
     warnings: list[str]
+    unread: list[str]
+    """Inbox entries named as messages that could not be read (each with why): any of them could be a veto."""
 
     def devops_decision(self) -> dict[str, Any] | None:
         """The newest devops decision logged for this epic and iteration, if any (not yet checked against the files)."""
@@ -61,7 +63,8 @@ def load(workspace: Workspace) -> Inputs:
         if other is not None and other != epic_id:
             warnings.append(f"{workspace.artifacts / name}: epic_id {shown(other)} differs from review.json's {shown(epic_id)}")
     iteration = _iteration(workspace, review, epic, epic_id, warnings)
-    messages = read_inbox(workspace.devops_inbox, warnings)
+    unread: list[str] = []
+    messages = read_inbox(workspace.devops_inbox, warnings, unread)
     return Inputs(
         workspace=workspace,
         review=review,
@@ -73,6 +76,7 @@ def load(workspace: Workspace) -> Inputs:
         iteration=iteration,
         title=epic[0].title if epic else None,
         warnings=[printable(w) for w in warnings],
+        unread=unread,
     )
 
 
@@ -87,8 +91,9 @@ def _typed(model: type[M], data: Any, path: Path) -> M:
         raise InputError(path, printable(first["msg"]), field=printable(where)) from None
 
 
-def read_inbox(inbox: Path, warnings: list[str]) -> list[Message]:
-    """Parse each message; a bad one, a link or a name we do not read is named in ``warnings``, left where it is, and skipped."""
+def read_inbox(inbox: Path, warnings: list[str], unread: list[str]) -> list[Message]:
+    """Parse each message; a bad one or a link is named in ``unread`` (the gates then stop the run: it could be a
+    veto), a name we do not read in ``warnings``; either is left where it is, and skipped."""
     try:
         with os.scandir(inbox) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
@@ -96,14 +101,14 @@ def read_inbox(inbox: Path, warnings: list[str]) -> list[Message]:
         return []
     except OSError as err:
         raise InputError(inbox, f"cannot list the inbox: {err.strerror or err}") from None
-    messages = [_inbox_entry(entry, warnings) for entry in entries]
+    messages = [_inbox_entry(entry, warnings, unread) for entry in entries]
     return [m for m in messages if m is not None]
 
 
-def _inbox_entry(entry: os.DirEntry[str], warnings: list[str]) -> Message | None:
+def _inbox_entry(entry: os.DirEntry[str], warnings: list[str], unread: list[str]) -> Message | None:
     where = printable(entry.path)
     if entry.is_symlink():
-        warnings.append(f"{where}: is a symbolic link; not read (the agent never reads through links) and left in the inbox")
+        unread.append(f"{where}: is a symbolic link; not read (the agent never reads through links) and left in the inbox")
         return None
     if not _is_message(entry.name):
         if entry.name not in _QUIETLY_IGNORED:
@@ -114,7 +119,7 @@ def _inbox_entry(entry: os.DirEntry[str], warnings: list[str]) -> Message | None
     try:
         return read_message(Path(entry.path))
     except InputError as err:
-        warnings.append(printable(f"{err} (message skipped and left in the inbox)"))
+        unread.append(printable(f"{err} (message skipped and left in the inbox)"))
         return None
 
 
@@ -127,12 +132,13 @@ def _is_utf8(name: str) -> bool:
 
 
 def _is_message(name: str) -> bool:
+    name = name.lower()  # VETO_1.YAML is a message too
     return name.endswith((".yaml", ".yml")) or (name.startswith("msg_") and name.endswith(".json"))
 
 
 def read_message(path: Path) -> Message:
     text = read_text(path, max_bytes=MAX_MESSAGE_BYTES)
-    data = parse_json(text, path) if path.suffix == ".json" else parse_yaml(text, path)
+    data = parse_json(text, path) if path.suffix.lower() == ".json" else parse_yaml(text, path)
     if not isinstance(data, dict):
         raise InputError(path, "expected a mapping at the top level")
     try:

@@ -373,7 +373,13 @@ class Message(Lenient):
 
     @classmethod
     def from_document(cls, file: str, data: dict[str, Any]) -> Message:
-        if isinstance(data.get("header"), dict):
+        """The message; ``ValueError`` when what the gates read of it is ambiguous (a header and top-level fields both,
+        a field in another spelling) or not text (``type: !!binary …``): such a message is unreadable, not skipped over."""
+        legacy = isinstance(data.get("header"), dict)
+        if legacy and any(word(key) in _HEADER_FIELDS for key in data):
+            raise ValueError("it has a header and top-level header fields both; which one counts is ambiguous")
+        _readable(data["header"] if legacy else data)
+        if legacy:
             header, body = data["header"], data.get("body")
             body = body if isinstance(body, dict) else {"text": body}
             return cls.read(
@@ -386,3 +392,20 @@ class Message(Lenient):
                 }
             )
         return cls.read({**data, "file": file})
+
+
+_HEADER_FIELDS = frozenset({"from", "to", "timestamp", "epic_id", "iteration", "type"})
+_GATE_READS = {"from": "sender", "type": "type", "epic_id": "epic id", "iteration": "iteration"}
+
+
+def _readable(fields: dict[Any, Any]) -> None:
+    """Refuse what the gates could misread in a message: a field they read spelled another way, or given as anything
+    but text (a number for an epic id or an iteration is text too)."""
+    for key, value in fields.items():
+        name = word(key)
+        if name not in _GATE_READS:
+            continue
+        if key != name:
+            raise ValueError(f"{key!r} is the {_GATE_READS[name]} spelled another way; which one counts is ambiguous")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+            raise ValueError(f"{key!r} is not text")

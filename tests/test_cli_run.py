@@ -176,13 +176,17 @@ BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
         ("msg_old.json", b'{"header": {"from": "architect"'),
     ],
 )
-def test_hostile_inbox_file_is_warned_skipped_and_kept(project: Path, capsys: pytest.CaptureFixture[str], name: str, data: bytes) -> None:
+def test_an_unreadable_inbox_file_is_not_ready_and_kept(project: Path, capsys: pytest.CaptureFixture[str], name: str, data: bytes) -> None:
+    """It could be quality's veto: nothing is decided until it is fixed or moved, and nothing is archived."""
     hostile = project / "consensus/messages/inbox/devops" / name
     hostile.write_bytes(data)
+    before = snapshot(project)
     code, out = run_json(capsys, "--workspace", str(project))
-    assert code == 0
-    assert any(name in w for w in out["warnings"])
-    assert hostile.read_bytes() == data
+    assert code == 4 and out["decision"] == "not_ready"
+    assert "inbox message(s) could not be read, and any could be a veto" in out["reason"] and name in out["reason"]
+    assert snapshot(project) == before and hostile.read_bytes() == data
+    hostile.unlink()
+    assert run_json(capsys, "--workspace", str(project))[0] == 0
 
 
 def test_legacy_json_message_is_read_and_archived(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -446,10 +446,10 @@ def test_symlinked_inbox_entry_is_never_read(tmp_path: Path, project: Path, caps
     inputs = load(Workspace.locate(project))
     assert all("KUBECONFIG" not in str(m.document()) for m in inputs.messages)
     assert [m.file for m in inputs.messages] == ["approved_2026_11_24_14_00_10.yaml"]
-    assert any("config.yaml: is a symbolic link; not read" in w for w in inputs.warnings)
-    set_review(project, security_scan={})
-    code, _out, _ = run(capsys, project)
-    assert code == 3 and link.is_symlink() and secret.read_text().startswith("from: quality")
+    assert any("config.yaml: is a symbolic link; not read" in w for w in inputs.unread)
+    code, out, err = run(capsys, project)
+    assert code == 4 and "config.yaml: is a symbolic link" in out["reason"] and "KUBECONFIG" not in err + json.dumps(out)
+    assert link.is_symlink() and secret.read_text().startswith("from: quality")
 
 
 @pytest.mark.parametrize("folder", ["consensus/artifacts", "consensus/messages/inbox/devops", "consensus/current", "consensus/messages"])
@@ -493,16 +493,15 @@ def test_non_utf8_name_keeps_its_bytes(project: Path) -> None:
 def test_terminal_escapes_in_a_file_name_are_escaped(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / INBOX / "\x1b]0;owned\x07\x1b[2J.yaml").write_text("subject: [unclosed\n")
     (project / INBOX / "note\u2028\x85.txt").write_text("x")
-    set_review(project, security_scan={})
     code, out, err = run(capsys, project)
-    assert code == 3
-    shown_warnings = " ".join(out["warnings"])
+    assert code == 4
+    shown = " ".join([*out["warnings"], out["reason"]])
     for raw in ("\x1b", "\x07", "\u2028", "\x85"):
-        assert raw not in err and raw not in shown_warnings
-    assert "\\x1b]0;owned\\x07\\x1b[2J.yaml" in shown_warnings and "note\\u2028\\x85.txt: not a message name" in shown_warnings
+        assert raw not in err and raw not in shown
+    assert "\\x1b]0;owned\\x07\\x1b[2J.yaml" in out["reason"] and "note\\u2028\\x85.txt: not a message name" in shown
 
 
-@pytest.mark.parametrize("name", ["note.json", "UPPER.YAML", "msg_old.JSON", "readme.md", "sub.yaml.d"])
+@pytest.mark.parametrize("name", ["note.json", "readme.md", "sub.yaml.d"])
 def test_ignored_inbox_names_are_warned(project: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
     (project / INBOX / name).write_text("from: quality\n")
     (project / INBOX / ".gitkeep").write_text("")
@@ -517,15 +516,14 @@ def test_ignored_inbox_names_are_warned(project: Path, capsys: pytest.CaptureFix
 
 def test_fifo_in_the_inbox_does_not_hang_the_run(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     os.mkfifo(project / INBOX / "pipe.yaml")
-    set_review(project, security_scan={})
     code, out, _ = run(capsys, project)
-    assert code == 3 and any("pipe.yaml: is not a regular file" in w for w in out["warnings"])
+    assert code == 4 and "pipe.yaml: is not a regular file" in out["reason"]
 
 
 def test_a_folder_named_like_a_message_is_warned(project: Path) -> None:
     (project / INBOX / "folder.yaml").mkdir()
-    warnings = load(Workspace.locate(project)).warnings
-    assert any("folder.yaml: is a directory" in w and "skipped" in w for w in warnings)
+    unread = load(Workspace.locate(project)).unread
+    assert any("folder.yaml: is a directory" in w and "skipped" in w for w in unread)
 
 
 def test_too_long_path_is_an_input_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -553,7 +551,7 @@ def test_a_message_over_the_size_limit_is_skipped_and_left(project: Path) -> Non
     big.write_text("from: quality\nsubject: " + "x" * MAX_MESSAGE_BYTES + "\n")
     inputs = load(Workspace.locate(project))
     assert "big.yaml" not in [m.file for m in inputs.messages] and big.exists()
-    assert any(f"big.yaml: file is larger than the {MAX_MESSAGE_BYTES:,}-byte limit" in w for w in inputs.warnings)
+    assert any(f"big.yaml: file is larger than the {MAX_MESSAGE_BYTES:,}-byte limit" in w for w in inputs.unread)
 
 
 def test_no_more_than_the_limit_is_read_from_a_file_larger_than_its_size_said() -> None:
@@ -596,18 +594,17 @@ def test_deeply_nested_review_is_exit_2_naming_it(project: Path, capsys: pytest.
 def test_deeply_nested_legacy_message_is_skipped(project: Path, capsys: pytest.CaptureFixture[str], depth: int) -> None:
     bad = project / INBOX / "msg_2026_11_24_10_00_00.json"
     bad.write_text('{"header": {"from": "architect"}, "body": ' + "[" * depth + "]" * depth + "}")
-    set_review(project, security_scan={})
     code, out, _ = run(capsys, project)
-    assert code == 3 and any("msg_2026_11_24_10_00_00.json: " in w and "nests too deeply" in w for w in out["warnings"])
+    assert code == 4 and "msg_2026_11_24_10_00_00.json: " in out["reason"] and "nests too deeply" in out["reason"]
     assert bad.is_file()
 
 
 def test_deeply_nested_yaml_message_is_skipped(project: Path) -> None:
     (project / INBOX / "deep.yaml").write_text("a: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "\n")
     (project / INBOX / "deeper.yaml").write_text("a: " + "[" * 50_000 + "]" * 50_000 + "\n")
-    warnings = load(Workspace.locate(project)).warnings
-    assert any("deep.yaml: nests too deeply" in w for w in warnings)
-    assert any("deeper.yaml:" in w and ("nests too deeply" in w or "nesting depth" in w) for w in warnings)
+    unread = load(Workspace.locate(project)).unread
+    assert any("deep.yaml: nests too deeply" in w for w in unread)
+    assert any("deeper.yaml:" in w and ("nests too deeply" in w or "nesting depth" in w) for w in unread)
 
 
 def test_duplicate_key_in_review_is_exit_2_naming_the_key(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -628,13 +625,13 @@ def test_duplicate_key_in_a_message_is_warned_and_skipped(project: Path, name: s
     (project / INBOX / name).write_text(text)
     inputs = load(Workspace.locate(project))
     assert name not in [m.file for m in inputs.messages]
-    assert any(name in w and 'duplicate key "from"' in w for w in inputs.warnings)
+    assert any(name in w and 'duplicate key "from"' in w for w in inputs.unread)
 
 
 def test_non_finite_number_in_a_message_is_warned_and_skipped(project: Path) -> None:
     (project / INBOX / "msg_nan.json").write_text('{"header": {"from": "quality", "iteration": NaN}, "body": {}}')
     inputs = load(Workspace.locate(project))
-    assert any("msg_nan.json (field header.iteration): NaN is not a number JSON allows" in w for w in inputs.warnings)
+    assert any("msg_nan.json (field header.iteration): NaN is not a number JSON allows" in w for w in inputs.unread)
 
 
 def test_yaml_message_with_odd_keys_is_warned_and_skipped(project: Path) -> None:
@@ -642,8 +639,8 @@ def test_yaml_message_with_odd_keys_is_warned_and_skipped(project: Path) -> None
     (project / INBOX / "pair.yaml").write_text("from: quality\n? [a, b]\n: pair\n")
     inputs = load(Workspace.locate(project))
     assert [m.file for m in inputs.messages] == ["approved_2026_11_24_14_00_10.yaml"]
-    assert any("keys.yaml: Keys should be strings" in w for w in inputs.warnings)
-    assert any("pair.yaml:2:3: invalid YAML" in w for w in inputs.warnings)
+    assert any("keys.yaml: Keys should be strings" in w for w in inputs.unread)
+    assert any("pair.yaml:2:3: invalid YAML" in w for w in inputs.unread)
 
 
 # ---------------------------------------------------------------- documents
@@ -931,8 +928,8 @@ def test_control_characters_from_the_log_never_reach_the_terminal(project: Path,
 @pytest.mark.parametrize(
     ("where", "text", "code", "said"),
     [
-        (f"{INBOX}/huge.yaml", "type: approved\nn: " + "9" * 5000 + "\n", 0, "huge.yaml: invalid YAML: Exceeds the limit (4300 digits)"),
-        (f"{INBOX}/date.yaml", "type: approved\nwhen: 2026-13-45\n", 0, "date.yaml: invalid YAML: month must be in 1..12"),
+        (f"{INBOX}/huge.yaml", "type: approved\nn: " + "9" * 5000 + "\n", 4, "huge.yaml: invalid YAML: Exceeds the limit (4300 digits)"),
+        (f"{INBOX}/date.yaml", "type: approved\nwhen: 2026-13-45\n", 4, "date.yaml: invalid YAML: month must be in 1..12"),
         ("consensus/artifacts/plan.json", '{"n": ' + "9" * 5000 + "}", 2, "plan.json: invalid JSON: Exceeds the limit"),
     ],
 )
@@ -941,7 +938,7 @@ def test_a_value_python_cannot_hold_is_a_bad_file_named_not_a_failed_run(
 ) -> None:
     (project / where).write_text(text)
     got, out, err = run(capsys, project)
-    assert got == code and said in (" ".join(out["warnings"]) if code == 0 else err)
+    assert got == code and said in (out["reason"] if code == 4 else err)
     assert "set_int_max_str_digits" not in err + json.dumps(out)
 
 
@@ -1118,3 +1115,81 @@ def test_a_veto_message_from_quality_in_the_inbox_is_not_ready(
     assert got == code
     if code == 4:
         assert "quality's message msg_2026_11_24_16_00_00.yaml is a veto" in out["reason"]
+
+
+# ---------------------------------------------------------------- a third red team (round 7): quality's word, unread
+
+VETO = "from: quality\nto: devops\nepic_id: EP-001\niteration: 1\ntype: veto\nsubject: sql_injection_found\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("veto_1.yaml", "header:\n  id: msg-042\n" + VETO, "a header and top-level header fields both"),  # hid the veto
+        ("veto_2.yaml", VETO + "content: {violation: a, violation: b}\n", 'duplicate key "violation"'),  # skipped, then approved
+        ("veto_3.yaml", VETO.replace("type: veto", "type: !!binary dmV0bw=="), "'type' is not text"),
+        ("veto_4.yaml", VETO.replace("type: veto", "Type: veto"), "'Type' is the type spelled another way"),
+        ("veto_5.yaml", VETO.replace("from: quality", "From: quality"), "'From' is the sender spelled another way"),
+        ("msg_6.json", json.dumps({"header": {"from": "quality", "type": ["veto"]}, "body": {}}), "'type' is not text"),
+    ],
+)
+def test_a_message_the_gates_could_misread_is_not_ready(
+    project: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, said: str
+) -> None:
+    """Each of these approved: read as something else, or skipped with a warning, a veto was never seen."""
+    (project / INBOX / name).write_text(text)
+    before = snapshot(project)
+    code, out, _ = run(capsys, project)
+    assert code == 4 and "could not be read, and any could be a veto" in out["reason"] and said in out["reason"], out["reason"]
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("name", ["VETO_2026.YAML", "veto.Yml", "MSG_1.JSON"])
+def test_a_message_name_in_another_case_is_read(project: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    text = json.dumps({"header": {"from": "quality", "epic_id": "EP-001", "type": "veto"}, "body": {}}) if name.endswith("JSON") else VETO
+    (project / INBOX / name).write_text(text)
+    code, out, _ = run(capsys, project)
+    assert code == 4 and f"quality's message {name} is a veto" in out["reason"]
+
+
+@pytest.mark.parametrize(("epic_id", "code"), [("ep-001", 4), (" EP-001 ", 4), ("EP-002", 0)])
+def test_quality_s_veto_counts_whatever_the_case_of_the_epic_id(
+    project: Path, capsys: pytest.CaptureFixture[str], epic_id: str, code: int
+) -> None:
+    (project / INBOX / "veto_7.yaml").write_text(VETO.replace("epic_id: EP-001", f"epic_id: '{epic_id}'"))
+    assert run(capsys, project)[0] == code
+
+
+@pytest.mark.parametrize(
+    ("document", "key"),
+    [(REVIEW, "reviеw_status"), (REVIEW, "block\u200bers"), (REVIEW, "ｂｌｏｃｋｅｒｓ"), (IMPLEMENTATION, "blоckers")],
+)
+def test_a_key_that_only_looks_like_a_gate_field_is_not_ready(
+    project: Path, capsys: pytest.CaptureFixture[str], document: str, key: str
+) -> None:
+    """Cyrillic letters, a zero-width space, full-width forms: a person reads the field the gates read."""
+    edit_json(project / document, lambda d: d.update({key: ["SQL injection in /login"]}))
+    code, out, _ = run(capsys, project)
+    assert code == 4 and "a field the gates read is spelled another way" in out["reason"] and repr(key) in out["reason"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "said", "code"),
+    [
+        (lambda r: r["synthesis_pass"].update(production_ready=False), "three_pass_review.synthesis_pass.production_ready=false", 4),
+        (lambda r: r["synthesis_pass"].update(Security_Verified="no"), 'three_pass_review.synthesis_pass.Security_Verified="no"', 4),
+        (lambda r: r["synthesis_pass"].update(acceptance_criteria_met=False), "acceptance_criteria_met=false", 4),
+        (lambda r: r["component_pass"]["issues_found"].append({"severity": "critical", "issue": "SQL injection"}), "a critical issue", 4),
+        (lambda r: r["component_pass"]["issues_found"].append({"Severity": "HIGH", "issue": "IDOR"}), "a high issue", 4),
+        (lambda r: r["component_pass"]["issues_found"].append({"severity": "medium", "issue": "naming"}), "", 0),
+        (lambda r: r["synthesis_pass"].update(production_ready=True, performance_acceptable=False), "", 0),
+    ],
+)
+def test_a_review_pass_that_contradicts_the_approval_is_not_ready(
+    project: Path, capsys: pytest.CaptureFixture[str], edit: Any, said: str, code: int
+) -> None:
+    edit_json(project / REVIEW, lambda d: edit(d["three_pass_review"]))
+    got, out, _ = run(capsys, project)
+    assert got == code
+    if code == 4:
+        assert "quality approves, but its review says otherwise" in out["reason"] and said in out["reason"], out["reason"]

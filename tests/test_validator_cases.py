@@ -107,3 +107,26 @@ def test_seed_workflow_gets_hygiene_warnings_not_errors() -> None:
 def test_yaml11_true_key_is_explained() -> None:
     found = check_cicd("true:\n  push: {}\njobs: {}\n")
     assert any("YAML 1.1" in v.message for v in found if v.path == "$.on")
+
+
+def _chain(length: int) -> dict[str, Any]:
+    """A workflow whose jobs each need the next, in the order they are checked: 20,000 hours of soak once rendered 4,000."""
+    job = {"runs-on": "ubuntu-latest", "steps": [{"run": "sleep 1"}]}
+    jobs = {f"soak-{i:05d}": {**job, "needs": f"soak-{i + 1:05d}"} for i in range(length - 1)}
+    return {"on": "push", "jobs": {**jobs, f"soak-{length - 1:05d}": dict(job)}}
+
+
+def test_a_long_needs_chain_is_walked_without_recursion() -> None:
+    from agent.validation import cicd
+
+    doc = _chain(20_000)
+    assert list(cicd.no_cycles(doc)) == []  # was RecursionError (maximum recursion depth exceeded) past ~1,000 jobs
+    doc["jobs"]["soak-19999"]["needs"] = "soak-00000"
+    assert [(v.rule, v.path) for v in cicd.no_cycles(doc)] == [("cicd.no_cycles", "$.jobs.soak-00000.needs")]
+    doc["jobs"]["soak-19999"]["needs"] = "soak-19999"
+    assert [v.path for v in cicd.no_cycles(doc)] == ["$.jobs.soak-19999.needs"]
+
+
+def test_the_whole_workflow_check_takes_a_long_chain() -> None:
+    found = check_cicd(json.dumps(_chain(4_000)), external=False)
+    assert "cicd.no_cycles" not in {v.rule for v in found}

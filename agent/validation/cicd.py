@@ -115,23 +115,36 @@ def needs_exist(doc: dict[str, Any]) -> Iterator[Violation]:
 
 @rule("cicd.no_cycles", A, "the `needs` graph has no cycles")
 def no_cycles(doc: dict[str, Any]) -> Iterator[Violation]:
-    found = jobs(doc)
-    state: dict[str, int] = {}
+    loop = _first_cycle(jobs(doc))
+    if loop is not None:
+        yield _v(f"$.jobs.{loop}.needs", "cicd.no_cycles", f"job {loop!r} is part of a `needs` cycle")
 
-    def visit(name: str) -> str | None:
-        state[name] = 1
-        for needed in needs(found.get(name, {})):
-            if state.get(needed) == 1:
-                return needed
-            if needed in found and needed not in state and (loop := visit(needed)):
-                return loop
-        state[name] = 2
-        return None
 
-    for name in sorted(found):
-        if name not in state and (loop := visit(name)):
-            yield _v(f"$.jobs.{loop}.needs", "cicd.no_cycles", f"job {loop!r} is part of a `needs` cycle")
-            return
+def _first_cycle(found: dict[str, dict[str, Any]]) -> str | None:
+    """A job on the first `needs` cycle a depth-first walk from the sorted job ids meets, else None.
+
+    An explicit stack, not recursion: a chain of thousands of jobs (a long soak is split into one job per 5 hours)
+    would exceed Python's recursion limit.
+    """
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+    for root in sorted(found):
+        if root in state:
+            continue
+        state[root] = 1
+        path = [(root, iter(needs(found[root])))]
+        while path:
+            name, pending = path[-1]
+            for needed in pending:
+                if state.get(needed) == 1:
+                    return needed
+                if needed in found and needed not in state:
+                    state[needed] = 1
+                    path.append((needed, iter(needs(found[needed]))))
+                    break
+            else:
+                state[name] = 2
+                path.pop()
+    return None
 
 
 @rule("cicd.deploy_needs_test", A, "every deploy job reaches the test job through `needs`")

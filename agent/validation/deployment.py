@@ -12,9 +12,28 @@ from agent.validation.violations import Violation, as_list, declare, dig, rule
 
 A = "deployment.json"
 STAGE_ORDER = ("dev", "staging", "production")
-_ROLLBACK = json.loads(resources.read("schemas", "deployment.schema.json"))["properties"]["rollback"]
-MAX_ROLLBACK_SECONDS: int = _ROLLBACK["properties"]["time_to_rollback_seconds"]["maximum"]
+_SCHEMA = json.loads(resources.read("schemas", "deployment.schema.json"))
+
+
+def _maximum(*path: str) -> int:
+    """A limit of the schema, which states it once: the rule summaries below (README, system prompt) quote it."""
+    node = _SCHEMA
+    for key in path:
+        node = node[key]
+    maximum: int = node["maximum"]
+    return maximum
+
+
+_INFRA = ("properties", "infrastructure", "properties")
+_STAGE, _PROBE = ("$defs", "stage", "properties"), ("$defs", "probe", "properties")
+MAX_ROLLBACK_SECONDS = _maximum("properties", "rollback", "properties", "time_to_rollback_seconds")
 """Read from the schema, which states the limit once (planner and README quote it)."""
+MAX_REPLICAS = _maximum(*_INFRA, "resources_required", "properties", "replicas")
+"""Kubernetes' documented ceiling for a whole cluster (150,000 pods): no service needs more replicas than that."""
+MAX_SOAK_HOURS = _maximum(*_STAGE, "soak_time_hours")
+MAX_CANARY_HOURS = _maximum(*_STAGE, "canary_duration_hours")
+MAX_INTERVAL, MAX_TIMEOUT = _maximum(*_PROBE, "interval_seconds"), _maximum(*_PROBE, "timeout_seconds")
+MAX_THRESHOLD = _maximum(*_PROBE, "failure_threshold")
 
 # Limits stated in schemas/deployment.schema.json beside an "x-rule" annotation: the schema check reports
 # them under these ids (tests/test_deployment_rules.py keeps this table and the schema's annotations equal).
@@ -22,19 +41,35 @@ SCHEMA_RULES = {
     "deployment.staging_tests": "the staging stage runs at least one test",
     "deployment.production_gated": "production is gated by people: `automatic: false` and a non-empty `approval_required`",
     "deployment.production_rollback": "production rolls back automatically (`rollback_automatic: true`)",
-    "deployment.canary_settings": "a canary plan sets production `canary_percentage` (1–50) and a positive `canary_duration_hours`",
+    "deployment.canary_settings": (
+        "a canary plan sets production `canary_percentage` (1–50) and a positive `canary_duration_hours`, at most "
+        f"{MAX_CANARY_HOURS} h (the deploy job waits for the canary; a GitHub-hosted job stops after 6 h)"
+    ),
+    "deployment.soak_time": f"`soak_time_hours` is at most {MAX_SOAK_HOURS} (a week; a longer soak is not a soak)",
     "deployment.probe_endpoint": "probe endpoints and `metrics_path` are concrete paths: a leading `/`, no templated segment (`{id}`)",
-    "deployment.probe_thresholds": "probe thresholds are ≥ 1; liveness `success_threshold` is 1 (Kubernetes requires it)",
+    "deployment.probe_thresholds": f"probe thresholds are 1–{MAX_THRESHOLD}; liveness `success_threshold` is 1 (Kubernetes requires it)",
     "deployment.rollback_steps": "rollback `triggers` and `procedure` are non-empty",
     "deployment.rollback_time": f"`time_to_rollback_seconds` is positive and ≤ {MAX_ROLLBACK_SECONDS} (under a minute to safety)",
     "deployment.monitoring_present": "at least one metric and at least one alert",
     "deployment.critical_alert": "at least one alert has severity `critical`",
     "deployment.cpu_quantity": "CPU is a positive Kubernetes quantity (`100m`, `0.5`, `2`)",
     "deployment.memory_quantity": "memory is a positive Kubernetes quantity (`128Mi`, `1Gi`), never in `m`",
-    "deployment.replicas": "`replicas` ≥ 2 (one replica is one failure from an outage)",
+    "deployment.replicas": (
+        f"`2 ≤ replicas ≤ {MAX_REPLICAS:,}` (one replica is one failure from an outage; {MAX_REPLICAS:,} pods fill the largest "
+        "cluster Kubernetes supports)"
+    ),
     "deployment.target_cpu": "`target_cpu` is a percentage in 1–100",
     "deployment.kubernetes_names": "`namespace` is a DNS-1123 label (≤ 63 of `a-z`, `0-9`, `-`)",
-    "deployment.image": "`image` is a repository without tag or digest (`ghcr.io/acme/refunds`); the workflow sets the version",
+    "deployment.namespace_reserved": (
+        "`namespace` is not `kube-*`: kube-system, kube-public and kube-node-lease belong to the cluster (its control plane, "
+        "public cluster data, node heartbeats) and Kubernetes reserves the prefix; deploy into the app's own namespace "
+        "(leave `namespace` out for the app's name)"
+    ),
+    "deployment.image": (
+        "`image` is what the workflow builds and pushes, `ghcr.io/<owner>/<repo>` (the GitHub repository, lowercase), or the "
+        "app's name, without tag or digest: `kubectl apply -k` runs the image the kustomization names, so no other registry "
+        "or repository"
+    ),
     "deployment.ports": "`container_port` and `metrics_port` are ports (1–65535)",
     "deployment.alert_for": "an alert's `for` is a positive Prometheus duration (`5m`): one failed scrape never pages",
     "deployment.alert_labels": "alert label and annotation names are Prometheus label names (`[a-zA-Z_][a-zA-Z0-9_]*`)",
@@ -66,7 +101,8 @@ def stage_order(doc: Any) -> Iterator[Violation]:
 @rule(
     "deployment.probe_timing",
     A,
-    "each probe's `interval_seconds` and `timeout_seconds` are positive, and the timeout is below the interval",
+    f"each probe's `interval_seconds` (≤ {MAX_INTERVAL}) and `timeout_seconds` (≤ {MAX_TIMEOUT}) are positive, and the timeout is "
+    "below the interval",
 )
 def probe_timing(doc: Any) -> Iterator[Violation]:
     for probe in ("readiness", "liveness"):
@@ -80,7 +116,7 @@ def probe_timing(doc: Any) -> Iterator[Violation]:
             )
 
 
-@rule("deployment.scaling_bounds", A, "`1 ≤ min_replicas ≤ max_replicas`")
+@rule("deployment.scaling_bounds", A, f"`1 ≤ min_replicas ≤ max_replicas ≤ {MAX_REPLICAS:,}`")
 def scaling_bounds(doc: Any) -> Iterator[Violation]:
     low = dig(doc, "infrastructure", "scaling", "min_replicas")
     high = dig(doc, "infrastructure", "scaling", "max_replicas")
