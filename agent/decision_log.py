@@ -37,9 +37,14 @@ APPROVE_FILES = ("artifacts/cicd.yaml", "artifacts/deployment.json", "artifacts/
 VETO_FILE = re.compile(r"messages/inbox/quality/veto_[^/\x00]*\.yaml")
 
 
+_HIDING = re.compile("[\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\U000e0000-\U000e007f]")
+"""Characters that hide or reorder text on a terminal (bidi controls, zero-width, tags): written as JSON escapes."""
+
+
 def encode(entry: Entry) -> bytes:
-    """The entry as one log line, newline included; no raw ``\\n`` can occur inside (JSON escapes it)."""
-    text = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+    """The entry as one log line, newline included; no raw ``\\n`` can occur inside (JSON escapes it), nor a character
+    that would make ``grep`` or ``tail`` show the line as other than it is (a model's reason with U+202E in it)."""
+    text = _HIDING.sub(lambda found: json.dumps(found.group(0))[1:-1], json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
     return text.encode("utf-8", "backslashreplace") + b"\n"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent import decision_log
 from agent.cli import main
 from agent.documents import MAX_DEPTH, check_depth, parse_json, parse_yaml, read_text
 from agent.errors import InputError, printable
@@ -1193,3 +1194,26 @@ def test_a_review_pass_that_contradicts_the_approval_is_not_ready(
     assert got == code
     if code == 4:
         assert "quality approves, but its review says otherwise" in out["reason"] and said in out["reason"], out["reason"]
+
+
+@pytest.mark.parametrize(
+    ("upstream", "shown"),
+    [
+        ("see https://evil.example/fix.sh", "see https:\\/\\/evil.example/fix.sh"),  # no autolink
+        ("or WWW.evil.example", "or WWW\\.evil.example"),
+        ("a\u202etxt.exe", "a txt.exe"),  # bidi override
+        ("x\u2066y\u2069z", "x y z"),  # isolates
+        ("hidden\U000e0041\U000e0042tag", "hidden tag"),  # tag characters: invisible to a reader, read by a model
+        ("soft\xadhyphen", "soft hyphen"),
+    ],
+)
+def test_upstream_text_in_the_runbook_hides_nothing_and_links_nowhere(upstream: str, shown: str) -> None:
+    from agent.rendering.runbook import text
+
+    assert text(upstream) == shown
+
+
+def test_a_log_line_shows_on_a_terminal_as_it_is() -> None:
+    """A model's reason with a bidi override in it made `grep` show the log line reversed."""
+    line = decision_log.encode({"agent": "devops", "reason": "ok\u202e\u2066hidden\U000e0041 é"})
+    assert all(ord(c) < 0x7F or c == "é" for c in line.decode()) and json.loads(line)["reason"] == "ok\u202e\u2066hidden\U000e0041 é"

@@ -23,7 +23,13 @@ MIN_ROLLBACK_WAIT_SECONDS = 120
 _ESCAPED = re.compile(r"([\\`*_\[\]#|~!])")
 _ALERT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 _NUMBER = re.compile(r"^\s*\d+[.)]\s*")
-_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+"""Controls and the format characters that hide or reorder text: zero-width, bidi embeddings and isolates, the
+soft hyphen, tag characters (invisible to a reader, read by a model)."""
+_AUTOLINK = re.compile(r"(?i)(://|\bwww\.)")
+"""What GitHub's Markdown turns into a link by itself (``https://…``, ``www.…``)."""
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -32,7 +38,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str:
     if len(one) > limit:
         one = one[: limit - 1] + "…"
     one = one.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _ESCAPED.sub(r"\\\1", one)
+    return _AUTOLINK.sub(lambda m: m.group(0).replace("/", "\\/").replace(".", "\\."), _ESCAPED.sub(r"\\\1", one))
 
 
 def anchor(alert_name: str) -> str:

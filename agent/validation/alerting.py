@@ -30,6 +30,7 @@ def check_groups(groups: Any, artifact: str, where: str) -> Iterator[Violation]:
         for r, item in enumerate(as_list(group.get("rules") if isinstance(group, dict) else None)):
             if isinstance(item, dict) and "alert" in item:
                 yield from _alert(item, artifact, f"{where}[{g}].rules[{r}]")
+                yield from selects_service(item, artifact, f"{where}[{g}].rules[{r}]")
 
 
 def _alert(item: dict[str, Any], artifact: str, path: str) -> Iterator[Violation]:
@@ -44,6 +45,21 @@ def _alert(item: dict[str, Any], artifact: str, path: str) -> Iterator[Violation
     link = item.get("annotations", {}).get("runbook_url") if isinstance(item.get("annotations"), dict) else None
     if not isinstance(link, str) or "runbook.md#" not in link:
         yield Violation(artifact, f"{path}.annotations", "alerts.rules", "no `runbook_url` pointing at a section of runbook.md")
+
+
+@rule(
+    "alerts.selects_service",
+    "k8s/, prometheus/",
+    "every alert watches the service: each selector has `job=\"<app>\"`, and no `and`/`or`/`unless` has a side that selects "
+    "nothing (a rule that can never fire pages no one, and the rollout analysis built from it never fails)",
+)
+def selects_service(item: dict[str, Any], artifact: str, path: str) -> Iterator[Violation]:
+    expr, labels = item.get("expr"), item.get("labels")
+    app = labels.get("service") if isinstance(labels, dict) else None
+    if not (isinstance(expr, str) and isinstance(app, str) and promql.available()) or promql.problem(expr):
+        return  # no app to hold it to, or not PromQL at all (`alerts.rules` says so)
+    for found in promql.inert(expr, app):
+        yield Violation(artifact, f"{path}.expr", "alerts.selects_service", f"{expr!r}: {found}; an alert on {app} must watch {app}")
 
 
 @rule("alerts.promtool", "k8s/, prometheus/", "`promtool check rules` accepts prometheus/rules.yml and every PrometheusRule's groups")
