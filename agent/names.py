@@ -55,6 +55,15 @@ def dns_label(text: str | None, fallback: str) -> str:
     return label
 
 
+RESERVED_NAMESPACE_PREFIX = "kube-"
+"""Kubernetes reserves namespaces starting ``kube-`` (kube-system, kube-public, kube-node-lease) for the cluster."""
+
+
+def namespace_for(app: str) -> str:
+    """The namespace a plan names for ``app``: the app's own, unless Kubernetes reserves it (``kube-proxy`` → ``app-kube-proxy``)."""
+    return dns_label(f"app-{app}", app) if app.startswith(RESERVED_NAMESPACE_PREFIX) else app
+
+
 def _slug(text: str) -> str:
     # NFKD splits accented letters so "Café" keeps its "e"; what is not ASCII afterwards is dropped.
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -372,3 +373,16 @@ def test_kustomize_builds_each_environment_and_pins_the_image(key: str, tmp_path
     # The images transformer reaches a Rollout's pod template too, so the workflow's `kustomize edit set image` pins it.
     assert workload["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/acme/shop:latest"
     assert len(docs) == len(one(files, "k8s/production/kustomization.yaml")["resources"]) + (1 if key == "go-blue-green" else 0)
+
+
+def test_a_service_named_like_a_cluster_namespace_deploys_into_its_own(tmp_path: Path) -> None:
+    """Kubernetes reserves kube-*: a service called kube-proxy-helper gets app-kube-proxy-helper, which every check accepts."""
+    body, facts = plan_for(make(tmp_path / "kube", dataclasses.replace(SERVICES["long-name"], name="kube-proxy-helper")))
+    deployment = stamped(body)
+    assert facts.app == "kube-proxy-helper" and deployment["infrastructure"]["namespace"] == "app-kube-proxy-helper"
+    assert [str(v) for v in errors(check_deployment(deployment, facts.endpoints))] == []
+    files = manifests.render(deployment, facts)
+    assert [str(v) for v in k8s.check(files) if v.rule == "manifests.names"] == []
+    del deployment["infrastructure"]["namespace"]  # left out, it would be the app's: the rendered files say why not
+    found = [v for v in k8s.check(manifests.render(deployment, facts)) if v.rule == "manifests.names"]
+    assert found and all("'kube-proxy-helper' is reserved for the cluster" in v.message for v in found)

@@ -13,7 +13,7 @@ import yaml
 from agent.rendering import workflow
 from agent.validation import RULES, check_cicd, check_deployment, deployment, errors, k8s, schemas
 from agent.validation.violations import json_path
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require
 from tests.services import SERVICES, make, plan_for
 
 BASE = json.loads((ROOT / "fixtures" / "validator" / "deployment" / "valid" / "offline-plan.json").read_text())
@@ -43,7 +43,7 @@ def test_the_tool_schema_keeps_the_limits_and_drops_the_annotations() -> None:
     assert not {"epic_id", "iteration", "timestamp"} & set(tool["properties"])
     assert annotated(tool) == set()
     replicas = tool["properties"]["infrastructure"]["properties"]["resources_required"]["properties"]["replicas"]
-    assert replicas == {"type": "integer", "minimum": 2}
+    assert replicas == {"type": "integer", "minimum": 2, "maximum": 150_000}
 
 
 def test_the_rollback_limit_is_read_from_the_schema() -> None:
@@ -76,15 +76,28 @@ Path_ = tuple[str | int, ...]
 SOAK, CANARY = ("deployment_strategy", "stages", 1, "soak_time_hours"), ("deployment_strategy", "stages", 2, "canary_duration_hours")
 INTERVAL, TIMEOUT = ("health_checks", "liveness", "interval_seconds"), ("health_checks", "liveness", "timeout_seconds")
 MIN_REPLICAS, MAX_REPLICAS = ("infrastructure", "scaling", "min_replicas"), ("infrastructure", "scaling", "max_replicas")
+LONGEST_FOR = "99y999w9999d99999h999999m99999999s9999999999ms"
 # (field, its maximum, the rule it is reported under, whether it is an integer, fields a plan at the maximum also needs)
 LIMITS: list[tuple[Path_, float, str, bool, dict[Path_, Any]]] = [
-    (("infrastructure", "resources_required", "replicas"), 150_000, "deployment.replicas", True, {MIN_REPLICAS: 150_000, MAX_REPLICAS: 150_000}),
+    (
+        ("infrastructure", "resources_required", "replicas"),
+        150_000,
+        "deployment.replicas",
+        True,
+        {MIN_REPLICAS: 150_000, MAX_REPLICAS: 150_000},
+    ),
     (MIN_REPLICAS, 150_000, "deployment.scaling_bounds", True, {MAX_REPLICAS: 150_000}),
     (MAX_REPLICAS, 150_000, "deployment.scaling_bounds", True, {}),
     (("health_checks", "readiness", "interval_seconds"), 3600, "deployment.probe_timing", False, {}),
     (INTERVAL, 3600, "deployment.probe_timing", False, {}),
     (TIMEOUT, 300, "deployment.probe_timing", False, {INTERVAL: 3600}),
-    (("health_checks", "readiness", "timeout_seconds"), 300, "deployment.probe_timing", False, {("health_checks", "readiness", "interval_seconds"): 3600}),
+    (
+        ("health_checks", "readiness", "timeout_seconds"),
+        300,
+        "deployment.probe_timing",
+        False,
+        {("health_checks", "readiness", "interval_seconds"): 3600},
+    ),
     (("health_checks", "readiness", "success_threshold"), 100, "deployment.probe_thresholds", True, {}),
     (("health_checks", "readiness", "failure_threshold"), 100, "deployment.probe_thresholds", True, {}),
     (("health_checks", "liveness", "failure_threshold"), 100, "deployment.probe_thresholds", True, {}),
@@ -120,7 +133,9 @@ def test_a_plan_at_each_maximum_is_valid(path: Path_, maximum: float, rule_id: s
 
 
 @pytest.mark.parametrize(("path", "maximum", "rule_id", "integer", "also"), LIMITS, ids=LIMIT_IDS)
-def test_beyond_each_maximum_is_refused_under_its_rule(path: Path_, maximum: float, rule_id: str, integer: bool, also: dict[Path_, Any]) -> None:
+def test_beyond_each_maximum_is_refused_under_its_rule(
+    path: Path_, maximum: float, rule_id: str, integer: bool, also: dict[Path_, Any]
+) -> None:
     # Just over; a float the size of the red team's (1e300 rendered a 301-digit periodSeconds); an int past int64.
     for value in (maximum + (1 if integer else 0.5), 1e300, 10**30, 99999999999999):
         found = rules_at(changed({**also, path: value}), path)
@@ -149,13 +164,24 @@ def test_a_plan_at_every_maximum_renders_a_workflow_and_manifests_that_pass(tmp_
     stages[1]["soak_time_hours"], stages[2]["canary_duration_hours"] = 168, 5
     plan["infrastructure"]["resources_required"]["replicas"] = 150_000
     plan["infrastructure"]["scaling"] |= {"min_replicas": 150_000, "max_replicas": 150_000}
-    plan["health_checks"]["readiness"] |= {"interval_seconds": 3600, "timeout_seconds": 300, "success_threshold": 100, "failure_threshold": 100}
+    plan["health_checks"]["readiness"] |= {
+        "interval_seconds": 3600,
+        "timeout_seconds": 300,
+        "success_threshold": 100,
+        "failure_threshold": 100,
+    }
     plan["health_checks"]["liveness"] |= {"interval_seconds": 3600, "timeout_seconds": 300, "failure_threshold": 100}
+    for alert in plan["monitoring"]["alerts"]:
+        alert["for"] = LONGEST_FOR
     assert [str(v) for v in check_deployment(plan, [])] == []
     text = workflow.render(facts, plan)
-    soaks = [name for name in yaml.safe_load(text)["jobs"] if name.startswith("soak-staging")]
+    jobs = yaml.safe_load(text)["jobs"]
+    soaks = [name for name in jobs if name.startswith("soak-staging")]
     assert len(soaks) == math.ceil(168 * 60 / workflow.SOAK_CHUNK_MINUTES) == 34
-    assert [str(v) for v in errors(check_cicd(text, plan, external=False))] == []
+    # The production deploy waits out the 5 h pause and the 10-minute step to 50 % with the renderer's own margin.
+    assert int(jobs["deploy-production"]["env"]["WAIT_SECONDS"]) >= (5 * 60 + 10 + workflow.ENGINE_MARGIN_MINUTES) * 60
+    assert [str(v) for v in errors(check_cicd(text, plan))] == []
+    require("promtool")  # the longest `for` the schema allows loads in Prometheus
     assert [str(v) for v in errors(k8s.check_plan(plan, facts))] == []
 
 
@@ -163,7 +189,7 @@ def test_soak_jobs_are_bounded_where_they_are_made() -> None:
     """The schema holds a plan to a week; _chunks refuses more on its own rather than build millions of jobs."""
     assert workflow._chunks(168 * 60)[-1] == 168 * 60 % workflow.SOAK_CHUNK_MINUTES
     with pytest.raises(ValueError, match="soak_time_hours"):
-        workflow._chunks(10**7)  # ~33,000 jobs; 1e300 hours once asked for 2×10^299 and took 19 GB before it was killed
+        workflow._chunks(10**7)  # ~33,000 jobs; 1e300 hours once asked for 2e299 jobs and took 19 GB before it was killed
 
 
 # ---- namespace and image ------------------------------------------------------------------------------------------
@@ -211,19 +237,28 @@ def test_an_image_the_workflow_does_not_build_is_refused(image: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "image", ["api", "refunds-v2", "ghcr.io/acme/refunds", "ghcr.io/acme-corp/refunds.api", "ghcr.io/a/b_c", "ghcr.io/" + "a" * 39 + "/" + "r" * 100]
+    "image",
+    [
+        "api",
+        "refunds-v2",
+        "ghcr.io/acme/refunds",
+        "ghcr.io/acme-corp/refunds.api",
+        "ghcr.io/a/b_c",
+        "ghcr.io/" + "a" * 39 + "/" + "r" * 100,
+    ],
 )
 def test_the_app_name_and_the_ghcr_repository_the_workflow_pushes_are_fine(image: str) -> None:
     assert [str(v) for v in check_deployment(changed({IMAGE: image}), [])] == []
 
 
-@pytest.mark.parametrize("wait", ["99y", "999w", "9999d", "99999h", "999999m", "99999999s", "9999999999ms", "99y999w9999d99999h999999m99999999s9999999999ms"])
-def test_an_alert_for_that_prometheus_can_hold_passes(wait: str) -> None:
+@pytest.mark.parametrize("wait", ["99y", "999w", "9999d", "99999h", "999999m", "99999999s", "9999999999ms", LONGEST_FOR])
+def test_an_alert_for_within_the_digits_passes(wait: str) -> None:
     assert [str(v) for v in check_deployment(changed({("monitoring", "alerts", 0, "for"): wait}), [])] == []
 
 
 @pytest.mark.parametrize("wait", ["999y", "9999w", "99999d", "999999h", "9999999m", "999999999s", "99999999999ms", "1" + "0" * 30 + "s"])
-def test_an_alert_for_beyond_what_prometheus_can_hold_is_refused(wait: str) -> None:
-    """Prometheus durations are int64 nanoseconds (~292 years); a longer `for` fails to load (promtool: out of range)."""
+def test_an_alert_for_beyond_the_digits_is_refused(wait: str) -> None:
+    """Prometheus holds a duration in int64 nanoseconds (~292 years; promtool: `duration out of range` for 999y). The
+    digits allowed per unit keep even their sum (LONGEST_FOR, ~162 years) inside, so a plan never renders rules that fail to load."""
     path = ("monitoring", "alerts", 0, "for")
     assert rules_at(changed({path: wait}), path) == ["deployment.alert_for"]

@@ -34,6 +34,8 @@ ENGINE_MARGIN_MINUTES = 20
 MAX_WAIT_MINUTES = 330
 SOAK_CHUNK_MINUTES = 300
 """A GitHub-hosted job stops after 6 hours, so a longer soak runs as a chain of jobs."""
+MAX_SOAK_JOBS = 64
+"""The schema holds soak_time_hours to a week (34 jobs); a plan that skipped it is refused here, never allocated."""
 
 
 class Target(NamedTuple):
@@ -238,6 +240,12 @@ def _soak_minutes(stage: dict[str, Any]) -> int:
 
 
 def _chunks(minutes: int) -> list[int]:
+    count = -(-minutes // SOAK_CHUNK_MINUTES)
+    if count > MAX_SOAK_JOBS:
+        raise ValueError(
+            f"a soak of {minutes} minutes would be {count} jobs of {SOAK_CHUNK_MINUTES} minutes, more than {MAX_SOAK_JOBS}; "
+            "soak_time_hours is over the schema's maximum (validate the plan first)"
+        )
     return [min(SOAK_CHUNK_MINUTES, minutes - start) for start in range(0, minutes, SOAK_CHUNK_MINUTES)]
 
 

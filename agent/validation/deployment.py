@@ -45,7 +45,7 @@ SCHEMA_RULES = {
         "a canary plan sets production `canary_percentage` (1–50) and a positive `canary_duration_hours`, at most "
         f"{MAX_CANARY_HOURS} h (the deploy job waits for the canary; a GitHub-hosted job stops after 6 h)"
     ),
-    "deployment.soak_time": f"`soak_time_hours` is at most {MAX_SOAK_HOURS} (a week; a longer soak is not a soak)",
+    "deployment.soak_time": f"`soak_time_hours` is 0–{MAX_SOAK_HOURS} (a week at most: a longer soak is not a soak)",
     "deployment.probe_endpoint": "probe endpoints and `metrics_path` are concrete paths: a leading `/`, no templated segment (`{id}`)",
     "deployment.probe_thresholds": f"probe thresholds are 1–{MAX_THRESHOLD}; liveness `success_threshold` is 1 (Kubernetes requires it)",
     "deployment.rollback_steps": "rollback `triggers` and `procedure` are non-empty",
@@ -108,7 +108,8 @@ def probe_timing(doc: Any) -> Iterator[Violation]:
     for probe in ("readiness", "liveness"):
         timeout = dig(doc, "health_checks", probe, "timeout_seconds")
         interval = dig(doc, "health_checks", probe, "interval_seconds")
-        if _number(timeout) and _number(interval) and 0 < interval <= timeout:
+        # A timeout over its maximum is reported by the schema, at this place and under this rule: once is enough.
+        if _number(timeout) and _number(interval) and 0 < interval <= timeout <= MAX_TIMEOUT:
             yield _v(
                 f"$.health_checks.{probe}.timeout_seconds",
                 "deployment.probe_timing",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.documents import parse_yaml, read_text
 from agent.errors import InputError
-from agent.names import DNS_LABEL
+from agent.names import DNS_LABEL, RESERVED_NAMESPACE_PREFIX
 from agent.rendering.memo import MANIFESTS
 from agent.validation import alerting, argo, promql, schemas, tools
 from agent.validation.schemas import Checker, Resources
@@ -151,7 +151,7 @@ _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?")
     "manifests.names",
     A,
     "names are what the API server accepts: objects DNS-1123 subdomains, a Service a DNS-1035 label, "
-    "namespaces, containers and label values ≤ 63 characters",
+    "namespaces, containers and label values ≤ 63 characters; no namespace the cluster reserves (`kube-*`)",
 )
 def _names(artifact: str, doc: dict[str, Any]) -> Iterator[Violation]:
     name, kind = dig(doc, "metadata", "name"), doc.get("kind")
@@ -168,6 +168,10 @@ def _names(artifact: str, doc: dict[str, Any]) -> Iterator[Violation]:
         limit = 253 if pattern is _SUBDOMAIN else 63
         if isinstance(value, str) and (len(value) > limit or not pattern.fullmatch(value)):
             yield Violation(artifact, path, "manifests.names", f"{value!r} is not {what} (at most {limit} characters)")
+    namespace = dig(doc, "metadata", "namespace")
+    if isinstance(namespace, str) and namespace.startswith(RESERVED_NAMESPACE_PREFIX):
+        yield Violation(artifact, "$.metadata.namespace", "manifests.names", f"{namespace!r} is reserved for the cluster; "
+                        "set infrastructure.namespace to the app's own namespace")  # fmt: skip
 
 
 @rule(

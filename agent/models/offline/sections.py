@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.facts import Facts
 from agent.inputs import Inputs
+from agent.names import namespace_for
 
 DEFAULT_PORT = 8080
 DEFAULT_METRICS_PATH = "/metrics"
@@ -45,7 +46,8 @@ def infrastructure(facts: Facts) -> dict[str, Any]:
     path = facts.metrics_path if facts.metrics_path and _PATH.fullmatch(facts.metrics_path) else DEFAULT_METRICS_PATH
     facts.assumptions.append("resources not declared; conservative defaults 100m CPU / 128Mi memory, 2-10 replicas")
     facts.assumptions.append(
-        f"namespace and image name: the app name {facts.app!r} (the workflow deploys the image it builds, by commit SHA)"
+        f"namespace {namespace_for(facts.app)!r} and image name {facts.app!r}, from the app name (the workflow deploys the image it"
+        " builds, by commit SHA)"
     )
     if not facts.port:
         facts.assumptions.append(f"container port not declared; {DEFAULT_PORT} assumed (probes and the Service use it)")
@@ -54,7 +56,7 @@ def infrastructure(facts: Facts) -> dict[str, Any]:
     return {
         "resources_required": {"cpu": "100m", "memory": "128Mi", "replicas": 2},
         "scaling": {"min_replicas": 2, "max_replicas": 10, "target_cpu": 70},
-        "namespace": facts.app,
+        "namespace": namespace_for(facts.app),
         "image": facts.app,
         "container_port": port,
         "metrics_port": port,
