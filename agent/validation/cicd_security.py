@@ -1,10 +1,13 @@
-"""Security rules for the workflow that hold without any external linter: token scope, injection, secrets, pinning, checkout."""
+"""Security rules for the workflow that hold without any external linter: token scope, injection, secrets, pinning, checkout,
+images, and what scripts download, run and send out (the runbook's code is held to the same download checks)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from agent.rendering.pins import SHA, known
 from agent.validation.actions import A, environment, expressions, jobs, scripts, steps
@@ -31,6 +34,14 @@ WORKFLOW_ENV_CONTEXTS = {"github", "secrets", "inputs", "vars"}
 _KNOWN_CONTEXTS = {"github", "env", "vars", "job", "jobs", "steps", "runner", "secrets", "strategy", "matrix", "needs", "inputs"}
 
 
+_WRITES = {
+    "contents": "push commits, tags and releases to the repository",
+    "actions": "cancel, re-run and delete workflow runs and caches",
+    "id-token": "mint OIDC tokens that cloud accounts trust",
+    "pull-requests": "approve, edit and merge pull requests",
+}
+
+
 @rule("cicd.permissions", A, "a top-level `permissions` block, and no `write-all` anywhere")
 def permissions(doc: dict[str, Any]) -> Iterator[Violation]:
     if "permissions" not in doc:
@@ -39,6 +50,45 @@ def permissions(doc: dict[str, Any]) -> Iterator[Violation]:
     for path, value in blocks:
         if isinstance(value, str) and value.strip().lower() == "write-all":
             yield _v(path, "cicd.permissions", "`write-all` gives the token every write scope; grant the scopes a job needs")
+
+
+@rule(
+    "cicd.write_permissions",
+    A,
+    "no scope is granted `write` but `packages` (the build job pushes the image to ghcr.io)",
+)
+def write_permissions(doc: dict[str, Any]) -> Iterator[Violation]:
+    blocks = [("$.permissions", doc.get("permissions"))] + [(f"$.jobs.{n}.permissions", j.get("permissions")) for n, j in jobs(doc).items()]
+    for path, value in blocks:
+        for scope, level in value.items() if isinstance(value, dict) else ():
+            if isinstance(level, str) and level.strip().lower() == "write" and str(scope).strip().lower() != "packages":
+                yield _v(
+                    f"{path}.{scope}",
+                    "cicd.write_permissions",
+                    f"`{scope}: write` lets every step here {_WRITES.get(str(scope), f'write {scope}')}; the workflow needs no write "
+                    "scope but `packages` (the build job pushes the image): grant `read` or leave the scope out",
+                )
+
+
+@rule(
+    "cicd.container_images",
+    A,
+    "no `docker://` step, job `container` or `services`: an image no pin table vets would run with the job's token and secrets",
+)
+def container_images(doc: dict[str, Any]) -> Iterator[Violation]:
+    why = "no pin table vets it, and it runs with the job's token and secrets; the rendered workflow needs none"
+    for name, job in jobs(doc).items():
+        for key in ("container", "services"):
+            if job.get(key) not in (None, "", {}, []):
+                yield _v(f"$.jobs.{name}.{key}", "cicd.container_images", f"`{key}` runs an image: {why}; use the runner's tools")
+        for i, step in steps(job):
+            uses = step.get("uses")
+            if isinstance(uses, str) and uses.strip().lower().startswith("docker://"):
+                yield _v(
+                    f"$.jobs.{name}.steps[{i}].uses",
+                    "cicd.container_images",
+                    f"{uses.strip()!r} runs an image even when pinned by digest: {why}; use an action from the vetted table",
+                )
 
 
 @rule(
@@ -91,13 +141,65 @@ def _untrusted(expr: str) -> str | None:
 def pipe_to_shell(doc: dict[str, Any]) -> Iterator[Violation]:
     for name, job in jobs(doc).items():
         for where, script in scripts(job):
-            # Every form names curl or wget: a script without either cannot match (and the search is the costly part).
-            match = _PIPE_TO_SHELL.search(script.replace("\\\n", " ")) if "curl" in script or "wget" in script else None
-            if match:
+            if found := piped_download(script):
                 yield _v(
                     f"$.jobs.{name}.steps{where}",
                     "cicd.pipe_to_shell",
-                    f"runs downloaded code unseen ({match.group(0).strip()[:60]}…); download, verify a checksum, then run",
+                    f"runs downloaded code unseen ({found[1][:60]}…); nothing may be fetched and run: vendor it or use a vetted action",
+                )
+
+
+def piped_download(script: str) -> tuple[int, str] | None:
+    """(line, text) of the first download piped into a shell or interpreter (`curl … | bash`, `bash <(curl …)`), if any."""
+    # Every form names curl or wget: a script without either cannot match (and the search is the costly part).
+    if "curl" not in script and "wget" not in script:
+        return None
+    joined = script.replace("\\\n", " ")
+    match = _PIPE_TO_SHELL.search(joined)
+    if match is None:
+        return None
+    # Each joined continuation removed a line break: count those before the match back in to name its line.
+    continued = sum(1 for k, m in enumerate(re.finditer(r"\\\n", script)) if m.start() - k < match.start())
+    return joined[: match.start()].count("\n") + continued, match.group(0).strip()
+
+
+@rule(
+    "cicd.download_exec",
+    A,
+    "no script runs a file it downloaded (curl `-o`/`-O`, wget, `>`; then executed, sourced, `chmod +x`ed or given to an interpreter)",
+)
+def download_exec(doc: dict[str, Any]) -> Iterator[Violation]:
+    for name, job in jobs(doc).items():
+        # One runner runs a job's steps one after another: a file one step downloads is there for the next.
+        found = list(scripts(job))
+        reported: set[int] = set()
+        for index, _, what in downloads_run(script for _, script in found):
+            if index not in reported:
+                reported.add(index)
+                yield _v(
+                    f"$.jobs.{name}.steps{found[index][0]}",
+                    "cicd.download_exec",
+                    f"{what}: code nobody reviewed would run with the job's token and secrets; vendor it or use a vetted action",
+                )
+
+
+@rule(
+    "cicd.file_upload",
+    A,
+    "no script sends a file out (curl `-d @…`, `--data-binary @…`, `-F x=@…`, `-T`; wget `--post-file`, `--body-file`)",
+)
+def file_upload(doc: dict[str, Any]) -> Iterator[Violation]:
+    for name, job in jobs(doc).items():
+        for where, script in scripts(job):
+            if "curl" not in script and "wget" not in script:
+                continue  # only they upload here: the script is not read command by command
+            sent = next((s for c in commands(script) if (s := _upload(arguments(c.words)))), None)
+            if sent:
+                yield _v(
+                    f"$.jobs.{name}.steps{where}",
+                    "cicd.file_upload",
+                    f"`{sent}` sends a file's contents out (the kubeconfig or a token can be read this way); "
+                    "a workflow step must not upload files",
                 )
 
 
@@ -194,11 +296,280 @@ def _with(step: dict[str, Any]) -> dict[str, Any]:
     return given if isinstance(given, dict) else {}
 
 
+# ---- reading shell scripts: commands, downloads, what runs them --------------------------------------------------
+
+_SHELL_TOKEN = re.compile(
+    r"(?P<space>[ \t\r]+|\\\n)"
+    r"|(?P<op>&&|\|\||;;|\|&|[|&;()`\n])"
+    r"|(?P<redirect>\d*(?:&>>?|>>|>&|>\||<<<|<<-?|<&|<>|[<>]))"
+    r"|(?P<word>(?:'[^']*'|\"(?:\\.|[^\"\\])*\"|\\.|[^\s|&;()<>`'\"\\])+)"
+    r"|(?P<other>.)",
+    re.S,
+)
+_QUOTED = re.compile(r"'([^']*)'|\"((?:\\.|[^\"\\])*)\"|\\(.)", re.S)
+_ASSIGNMENT = re.compile(r"[A-Za-z_]\w*=.*", re.S)
+# Words that run the command after them, with the options of each that take a value (`sudo -u root bash x`).
+_SUDO = {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T"}
+_NO_VALUES: frozenset[str] = frozenset()
+_PREFIXES: dict[str, frozenset[str] | set[str]] = {
+    "sudo": _SUDO, "doas": _SUDO, "env": {"-u", "-C", "--unset", "--chdir"}, "nice": {"-n"}, "timeout": {"-s", "-k"},
+    "stdbuf": {"-i", "-o", "-e"}, **dict.fromkeys(("exec", "nohup", "time", "command", "builtin"), _NO_VALUES),
+    **dict.fromkeys(("then", "do", "else", "if", "elif", "while", "until", "!", "{"), _NO_VALUES),
+}  # fmt: skip
+_SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "busybox"}
+_INTERPRETER = re.compile(r"(?:python|pypy|node|nodejs|perl|ruby|php|pwsh|powershell|deno|bun|lua|tclsh)[\d.]*")
+_CODE_OPTIONS = {"-c", "-e", "-E", "-p", "--eval", "--print", "--command"}
+_VALUE_OPTIONS = {"-o", "-O", "+o", "+O", "-m", "-W", "-X", "-r", "-I", "--require", "--import", "--loader", "--rcfile", "--init-file"}
+_SYMBOLIC_MODE = re.compile(r"[ugoa]*[-+=][rwxXst]*(?:,[ugoa]*[-+=][rwxXst]*)*")
+_OCTAL_MODE = re.compile(r"[0-7]{0,2}[0-7]{3}")
+_NOT_A_FILE = {"", "-", "/dev/null", "/dev/stdout", "/dev/stderr"}
+# Short options that take a value (clustered as in `-fsSLo FILE`), and long ones that take the next word.
+_CURL_SHORT = "AbcCdDeEFHKmoPQrtTuUwxXyYz"
+_CURL_LONG = {"--output", "--data", "--data-binary", "--data-raw", "--data-ascii", "--data-urlencode", "--json", "--form",
+              "--form-string", "--upload-file", "--header", "--user", "--request", "--write-out", "--max-time", "--retry",
+              "--retry-delay", "--retry-max-time", "--connect-timeout", "--cacert", "--cert", "--key", "--config", "--output-dir",
+              "--user-agent", "--referer", "--cookie", "--cookie-jar", "--proxy", "--resolve", "--url", "--range", "--dump-header",
+              "--stderr", "--trace", "--trace-ascii", "--connect-to", "--oauth2-bearer", "--variable", "--proto",
+              "--unix-socket"}  # fmt: skip
+_WGET_SHORT = "aAbBDeiIlnoOPQRtTUwX"
+_WGET_LONG = {"--output-document", "--output-file", "--append-output", "--directory-prefix", "--post-file", "--body-file",
+              "--post-data", "--body-data", "--method", "--header", "--user", "--password", "--input-file", "--tries", "--timeout",
+              "--user-agent", "--execute", "--load-cookies", "--save-cookies", "--referer"}  # fmt: skip
+
+
+class Command(NamedTuple):
+    """One simple command of a script: its words unquoted, its redirections, whether `|` feeds the next, its line."""
+
+    words: tuple[str, ...]
+    redirects: tuple[tuple[str, str], ...]
+    piped: bool
+    line: int
+
+
+@lru_cache(maxsize=256)
+def commands(script: str) -> tuple[Command, ...]:
+    """The simple commands of a script, read the way a shell splits them (quotes, `;`, `&&`, `|`, new lines, comments);
+    cached: `cicd.download_exec` and `cicd.file_upload` read the same scripts."""
+    found: list[Command] = []
+    words: list[str] = []
+    redirects: list[tuple[str, str]] = []
+    pending: str | None = None
+    line = start = 0
+    comment = False
+    for token in _SHELL_TOKEN.finditer(script):
+        kind, raw = token.lastgroup, token.group()
+        if comment and raw != "\n":
+            continue
+        comment = False
+        if kind in ("word", "other", "redirect") and not words and not redirects and pending is None:
+            start = line
+        if kind == "word" and raw.startswith("#") and (token.start() == 0 or script[token.start() - 1] in " \t\n;&|()"):
+            comment = True
+        elif kind == "word" and pending is not None:
+            redirects.append((pending, unquote(raw)))
+            pending = None
+        elif kind in ("word", "other"):
+            words.append(unquote(raw))
+        elif kind == "redirect":
+            pending = raw.lstrip("0123456789")
+        elif kind == "op":
+            if words or redirects:
+                found.append(Command(tuple(words), tuple(redirects), raw == "|", start))
+            words, redirects, pending = [], [], None
+        line += raw.count("\n")
+    if words or redirects:
+        found.append(Command(tuple(words), tuple(redirects), False, start))
+    return tuple(found)
+
+
+def unquote(word: str) -> str:
+    def plain(m: re.Match[str]) -> str:
+        single, double, escaped = m.group(1, 2, 3)
+        if single is not None:
+            return str(single)
+        return re.sub(r"\\(.)", r"\1", double, flags=re.S) if double is not None else str(escaped)
+
+    return re.sub(r"\$\{(\w+)\}", r"$\1", _QUOTED.sub(plain, word))
+
+
+def arguments(words: Iterable[str]) -> list[str]:
+    """A command's words from the program it runs on: without `VAR=x`, `sudo -u x`, `env`, `timeout 5`, `if`, `then`…"""
+    rest = list(words)
+    while rest:
+        if _ASSIGNMENT.fullmatch(rest[0]):
+            rest.pop(0)
+        elif (prefix := posixpath.basename(rest[0])) in _PREFIXES:
+            rest.pop(0)
+            while rest and (rest[0].startswith("-") or (prefix == "env" and _ASSIGNMENT.fullmatch(rest[0]))):
+                if rest.pop(0) in _PREFIXES[prefix] and rest:
+                    rest.pop(0)
+            if prefix == "timeout" and rest:
+                rest.pop(0)  # the duration
+        else:
+            break
+    return rest
+
+
+def _options(args: list[str], short: str, long: set[str]) -> Iterator[tuple[str, str]]:
+    """(option, value) of every option (value "" for a flag) and ("", word) for every operand."""
+    i = 0
+    while i < len(args):
+        arg, i = args[i], i + 1
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg.partition("=")
+            if not eq and name in long and i < len(args):
+                value, i = args[i], i + 1
+            yield name, value
+        elif arg.startswith("-") and len(arg) > 1:
+            for j, flag in enumerate(arg[1:], start=2):
+                if flag in short:
+                    value = arg[j:] or (args[i] if i < len(args) else "")
+                    i += 0 if arg[j:] else 1
+                    yield f"-{flag}", value
+                    break
+                yield f"-{flag}", ""
+        else:
+            yield "", arg
+
+
+def _upload(args: list[str]) -> str | None:
+    """The option that sends a file's contents (curl `-d @f`, `-F x=@f`, `-T f`; wget `--post-file f`), if any."""
+    program = posixpath.basename(args[0]) if args else ""
+    if program == "wget":
+        return next((f"{o} {v}" for o, v in _options(args[1:], _WGET_SHORT, _WGET_LONG) if o in ("--post-file", "--body-file")), None)
+    if program != "curl":
+        return None
+    for option, value in _options(args[1:], _CURL_SHORT, _CURL_LONG):
+        if (
+            (option in ("-d", "--data", "--data-binary", "--data-ascii", "--json") and value.startswith("@"))
+            or (option == "--data-urlencode" and re.match(r"[^=]*@", value))
+            or (option in ("-F", "--form") and re.search(r"(?:^|=)\s*[@<]", value))
+            or option in ("-T", "--upload-file")
+        ):
+            return f"{option} {value}"
+    return None
+
+
+def _saved(args: list[str], command: Command, after: list[str]) -> list[str]:
+    """The files a curl or wget command writes what it downloads to (`-o f`, `-O`, wget's default, `> f`, `| tee f`)."""
+    program = posixpath.basename(args[0]) if args else ""
+    if program not in ("curl", "wget"):
+        return []
+    curl = program == "curl"
+    parsed = list(_options(args[1:], _CURL_SHORT if curl else _WGET_SHORT, _CURL_LONG if curl else _WGET_LONG))
+    named = [v for o, v in parsed if o in (("-o", "--output") if curl else ("-O", "--output-document"))]
+    # curl -O, and wget unless told otherwise, save under the URL's last path segment.
+    remote = bool({"-O", "--remote-name", "--remote-name-all"} & {o for o, _ in parsed}) if curl else not named
+    urls = [v for o, v in parsed if o in ("", "--url")]
+    files = named + ([re.split(r"[?#]", u)[0].rstrip("/").rsplit("/", 1)[-1] for u in urls] if remote else [])
+    files += [target for op, target in command.redirects if op in (">", ">>", ">|", "&>", "&>>") and not target.isdigit()]
+    if command.piped and after and posixpath.basename(after[0]) == "tee":
+        files += [a for a in after[1:] if not a.startswith("-")]
+    return [f for f in files if f not in _NOT_A_FILE]
+
+
+def _runs(args: list[str], command: Command, after: list[str], hit: Callable[[str], bool]) -> bool:
+    """Whether a command runs a file ``hit`` recognises: as the program, sourced, `chmod +x`, an interpreter's script or stdin."""
+    if not args:
+        return False
+    program = posixpath.basename(args[0])
+    if hit(args[0]) or (program in (".", "source") and len(args) > 1 and hit(args[1])):
+        return True
+    if program == "chmod":
+        return any(_executable(a) for a in args[1:]) and any(hit(a) for a in args[1:])
+    if program == "eval":
+        return any(hit(w) for c in commands(" ".join(args[1:])) for w in c.words)
+    if command.piped and any(hit(a) for a in args[1:]) and _interpreter(after) and _script(after, hit) is None:
+        return True  # cat file | bash
+    if not _interpreter(args):
+        return False
+    return bool(_script(args, hit)) or any(op == "<" and hit(target) for op, target in command.redirects)
+
+
+def _interpreter(args: list[str]) -> bool:
+    program = posixpath.basename(args[0]) if args else ""
+    return program in _SHELLS or bool(_INTERPRETER.fullmatch(program))
+
+
+def _executable(mode: str) -> bool:
+    if _OCTAL_MODE.fullmatch(mode):
+        return any(int(digit) % 2 for digit in mode[-3:])
+    return bool(_SYMBOLIC_MODE.fullmatch(mode)) and re.search(r"[+=][rwXst]*x", mode) is not None
+
+
+def _script(args: list[str], hit: Callable[[str], bool]) -> bool | None:
+    """For an interpreter's words: whether the script it runs (its first operand, or `-c` code) is a file ``hit`` knows;
+    None when it names none (it reads its script from stdin)."""
+    shell = posixpath.basename(args[0]) in _SHELLS
+    i = 1
+    while i < len(args):
+        arg = args[i]
+        if (arg in _CODE_OPTIONS or (shell and re.fullmatch(r"-[a-z]*c[a-z]*", arg))) and i + 1 < len(args):
+            if shell:
+                return any(_runs(arguments(c.words), c, [], hit) for c in commands(args[i + 1]))
+            return any(hit(word) for word in re.findall(r"[^\s'\"(),;]+", args[i + 1]))
+        if arg in _VALUE_OPTIONS:
+            i += 2
+        elif arg.startswith(("-", "+")):
+            i += 1
+        else:
+            return hit(arg)
+    return None
+
+
+def _named(words: Iterable[str], hit: Callable[[str], bool]) -> str:
+    """The first word, or path inside a word (`-c` code), that ``hit`` recognises."""
+    for word in words:
+        parts: list[str] = [word, *re.findall(r"[^\s'\"(),;|&<>]+", word)]
+        for part in parts:
+            if hit(part):
+                return part
+    return ""
+
+
+_QUOTING = str.maketrans("", "", "'\"\\")
+
+
+def _may_download_or_run(script: str, saved: dict[str, str]) -> bool:
+    """Whether ``script`` names curl or wget, or a file downloaded so far (its quotes dropped: `bash 'x'.sh` runs x.sh)."""
+    if "curl" in script or "wget" in script:
+        return True
+    bare = script.translate(_QUOTING)
+    return any(name in bare for name in saved)
+
+
+def downloads_run(scripts: Iterable[str]) -> Iterator[tuple[int, int, str]]:
+    """(script, line, what) of every command that runs a file an earlier command of these scripts downloaded."""
+    saved: dict[str, str] = {}  # a downloaded file's path, and its name -> the download
+
+    def hit(word: str) -> bool:
+        return word not in _NOT_A_FILE and (word in saved or posixpath.basename(word.rstrip("/")) in saved)
+
+    for index, script in enumerate(scripts):
+        if not _may_download_or_run(script, saved):
+            continue  # it names no download and no file downloaded so far: not read command by command
+        found = commands(script)
+        for k, command in enumerate(found):
+            args = arguments(command.words)
+            after = arguments(found[k + 1].words) if command.piped and k + 1 < len(found) else []
+            if saved and _runs(args, command, after, hit):
+                file = _named([*args, *(t for _, t in command.redirects)], hit)
+                origin = saved.get(file) or saved.get(posixpath.basename(file.rstrip("/")), "a download")
+                what = " ".join(args) + (" | " + " ".join(after) if after else "")
+                yield index, command.line, f"`{what[:60]}` runs {file or 'a file'!r}, which `{origin[:60]}` downloaded"
+            for file in _saved(args, command, after):
+                saved[file] = saved[posixpath.basename(file.rstrip("/"))] = " ".join(args)
+
+
 CHECKS = (
     permissions,
+    write_permissions,
+    container_images,
     untrusted_checkout,
     untrusted_context,
     pipe_to_shell,
+    download_exec,
+    file_upload,
     secrets_scoped,
     context_availability,
     action_pinning,
