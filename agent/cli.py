@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from agent.signals import SignalGuard
 
 
-def say(line: str, stream: TextIO | None = None) -> None:
+def say(line: str, stream: TextIO | None = None, *, lines: bool = False) -> None:
     """Print one line (stderr by default) with every credential redacted and nothing a terminal would act on: a control
-    character that reached the text (from a log line or a name another agent wrote) is escaped; line breaks stay."""
-    print("\n".join(printable(part) for part in scrub_secrets(line).split("\n")), file=stream or sys.stderr)
+    character that reached the text (from a log line, a name another agent wrote, the model's reason) is escaped, a line
+    break too, so no text can print a line of its own; ``lines``: text of ours made of lines (a traceback, usage)."""
+    text = scrub_secrets(line)
+    print("\n".join(printable(part) for part in text.split("\n")) if lines else printable(text), file=stream or sys.stderr)
 
 
 def _err(line: str) -> None:
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None, *, fault: FaultHook | None = None) -> in
 def _failed(args: argparse.Namespace, err: BaseException, started: float) -> int:
     code = exit_code_for(err)
     if args.traceback:
-        say(_traceback())
+        say(_traceback(), lines=True)
     _err(f"error: {err}" if code == EXIT_ERROR else f"failed: {err}")
     if args.json:
         emit(_error_object(args.command, decision_for(err), code, str(err), started))
@@ -95,7 +97,7 @@ def _failed(args: argparse.Namespace, err: BaseException, started: float) -> int
 
 def _usage_error(message: str, words: list[str], started: float) -> int:
     """Bad flags: argparse's usage line on stderr, and with --json one JSON object on stdout too."""
-    say(message)
+    say(message, lines=True)
     if "--json" in words:
         command = next((w for w in words if not w.startswith("-")), "run")
         emit(_error_object(command, "error", EXIT_ERROR, message, started))
@@ -131,7 +133,7 @@ def _run(args: argparse.Namespace, started: float, guard: SignalGuard, fault: Fa
         result = runner.result
         result.decision, result.exit_code, result.reason = decision_for(err), exit_code_for(err), str(err)
         if args.traceback:
-            say(_traceback())
+            say(_traceback(), lines=True)
         _err(f"error: {err}" if result.exit_code == EXIT_ERROR else f"failed: {err}")
     _report(result, args.json, time.perf_counter() - started)
     return result.exit_code

