@@ -386,3 +386,16 @@ def test_a_service_named_like_a_cluster_namespace_deploys_into_its_own(tmp_path:
     del deployment["infrastructure"]["namespace"]  # left out, it would be the app's: the rendered files say why not
     found = [v for v in k8s.check(manifests.render(deployment, facts)) if v.rule == "manifests.names"]
     assert found and all("'kube-proxy-helper' is reserved for the cluster" in v.message for v in found)
+
+
+@pytest.mark.parametrize("condition", ['up{job="api"} == 2', 'up{job="api"} offset 5y == 0', 'up{job="api"} * 0 > 1'])
+def test_a_plan_that_drops_its_availability_alert_is_refused(condition: str, tmp_path: Path) -> None:
+    """Alerts that watch the service and still never fire: the one alert every plan keeps is the Down alert, as written."""
+    if not promql.available():
+        pytest.skip("promql-parser is not installed")
+    deployment, facts, files = service("python-canary", tmp_path)
+    assert [v for v in k8s.check(files) if v.rule == "alerts.availability"] == []
+    down = next(a for a in deployment["monitoring"]["alerts"] if a["name"].endswith("Down"))
+    down["condition"] = condition.replace("api", facts.app)
+    found = [v for v in k8s.check(manifests.render(deployment, facts)) if v.rule == "alerts.availability"]
+    assert found and all(f'up{{job="{facts.app}"}} == 0 or absent(up{{job="{facts.app}"}})' in v.message for v in found)

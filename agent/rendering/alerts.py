@@ -11,6 +11,11 @@ DEFAULT_FOR = "5m"
 """When the plan gives no `for`: a Down alert waits 2 minutes, any other 5; one failed scrape never pages."""
 
 
+def availability(job: str) -> str:
+    """The condition of the alert every plan keeps: the service is down or not scraped at all."""
+    return f'up{{job="{job}"}} == 0 or absent(up{{job="{job}"}})'
+
+
 def anchor(alert_name: str) -> str:
     """GitHub's slug of the runbook heading ``### <AlertName>`` (alert names are ``[A-Za-z][A-Za-z0-9_]*``)."""
     return alert_name.lower()

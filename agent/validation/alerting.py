@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from agent.rendering.alerts import availability
 from agent.validation import promql, tools
 from agent.validation.violations import Violation, as_list, rule
 
@@ -26,11 +27,33 @@ def check_groups(groups: Any, artifact: str, where: str) -> Iterator[Violation]:
     """``groups`` is a rule file's `groups` (``where`` its JSON path); skipped PromQL parsing is reported once."""
     if not promql.available():
         yield tools.skipped(artifact, promql.TOOL, "PromQL syntax of the rules", promql.INSTALL)
+    items: list[dict[str, Any]] = []
     for g, group in enumerate(as_list(groups)):
         for r, item in enumerate(as_list(group.get("rules") if isinstance(group, dict) else None)):
             if isinstance(item, dict) and "alert" in item:
+                items.append(item)
                 yield from _alert(item, artifact, f"{where}[{g}].rules[{r}]")
                 yield from selects_service(item, artifact, f"{where}[{g}].rules[{r}]")
+    yield from keeps_availability(items, artifact, where)
+
+
+@rule(
+    "alerts.availability",
+    "k8s/, prometheus/",
+    'the rules keep a critical alert on `up{job="<app>"} == 0 or absent(up{job="<app>"})`: whatever else the plan '
+    "watches, a service that is down or not scraped pages someone and fails the rollout's analysis",
+)
+def keeps_availability(items: list[dict[str, Any]], artifact: str, where: str) -> Iterator[Violation]:
+    apps = {labels.get("service") for item in items if isinstance(labels := item.get("labels"), dict)}
+    for app in sorted(a for a in apps if isinstance(a, str)):
+        wanted = "".join(availability(app).split())
+        if not any(_critical_on(item, app) and "".join(str(item.get("expr", "")).split()) == wanted for item in items):
+            yield Violation(artifact, where, "alerts.availability", f"no critical alert `{availability(app)}`; keep the plan's Down alert")
+
+
+def _critical_on(item: dict[str, Any], app: str) -> bool:
+    labels = item.get("labels")
+    return isinstance(labels, dict) and labels.get("service") == app and labels.get("severity") == "critical"
 
 
 def _alert(item: dict[str, Any], artifact: str, path: str) -> Iterator[Violation]:

@@ -17,7 +17,7 @@ from agent.models.offline import sections, thresholds
 from agent.models.offline.sections import CANARY
 from agent.models.offline.thresholds import Threshold
 from agent.names import dns_label, is_epic_id
-from agent.rendering import runbook, toolchain, workflow
+from agent.rendering import alerts, runbook, toolchain, workflow
 from agent.rendering.rollouts import PROMETHEUS
 from agent.upstream import Plan, shown
 from agent.validation.deployment import MAX_ROLLBACK_SECONDS
@@ -195,7 +195,7 @@ def monitoring(facts: Facts, plan_: Plan) -> dict[str, Any]:
         "alerts": [
             {
                 "name": f"{name}Down",
-                "condition": f'up{{job="{job}"}} == 0 or absent(up{{job="{job}"}})',
+                "condition": alerts.availability(job),
                 "severity": "critical",
                 "action": "page_on_call",
                 "for": "2m",
