@@ -3,7 +3,6 @@ that a reader could be harmed by: raw HTML, links to `javascript:` and the like,
 
 from __future__ import annotations
 
-import html
 import re
 import string
 from collections.abc import Iterator
@@ -230,6 +229,7 @@ _SIMPLE_LINK = re.compile(r"\]\([^\s()<>`\"'\\]*\)")  # a target closed on its l
 _UNSURE_AFTER = re.compile(r"\]\(|\]:|(?:://|www\.)[^\s<]*`")
 _UNSURE_LINE = re.compile(r"\|")
 _TAG = re.compile(r"<(?:[A-Za-z]|/[A-Za-z]|!|\?)")
+_SPECIAL = re.compile(r"[\\`<]")
 _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^\x00-\x20<>]*)>")
 _EMAIL = re.compile(r"<[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})*>", re.A)
 _LINK = re.compile(r"\]\(\s*<?([^\s<>)]*)")
@@ -275,8 +275,8 @@ def _inline(line: str, spans: bool = True) -> _Inline:
     """One line read left to right as CommonMark does: escapes, code spans (when ``spans``), autolinks, HTML."""
     found = _Inline([], [], [], False)
     i = 0
-    while i < len(line):
-        char = line[i]
+    while (special := _SPECIAL.search(line, i)) is not None:  # nothing but these three can start anything
+        i, char = special.start(), special.group()
         if char == "\\" and line[i + 1 : i + 2] in _PUNCTUATION:
             i += 2
         elif char == "`" and spans:
@@ -345,6 +345,8 @@ def _why_not_code(line: _Line, in_span: bool) -> str:
 
 def _scheme(target: str) -> str | None:
     """The scheme a browser would read in a link target (entities decoded, escapes and whitespace dropped), if not allowed."""
+    import html  # its entity table costs ~0.5 ms to import: only where a link is checked
+
     plain = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", html.unescape(target))
     found = re.match(r"([a-z][a-z0-9+.-]*):", re.sub(r"[\x00-\x20\x7f]+", "", plain).lower())
     return found.group(1) if found and found.group(1) not in _SCHEMES else None
