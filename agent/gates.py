@@ -74,8 +74,9 @@ _QUALITY_CONCURS = frozenset({"approve", "approved", "request", "response"})
 
 
 def quality_dissent(inputs: Inputs) -> str | None:
-    """Why quality's own word elsewhere contradicts review.json's approval, or None: a veto message from quality in the
-    inbox about this epic and iteration, or quality's newest decision-log line for them that does not approve."""
+    """Why quality's own word elsewhere contradicts review.json's approval, or None: a message from quality in the inbox
+    about this epic and iteration that is a veto or of a type the protocol does not name, or quality's newest
+    decision-log line for them that does not approve."""
     for message in inputs.messages:
         ours = word(message.epic_id) in (None, word(inputs.epic_id)) and message.iteration in (None, inputs.iteration)
         if ours and word(message.sender) == "quality" and message.type not in _QUALITY_CONCURS:
@@ -128,7 +129,7 @@ _SEVERE = frozenset({"critical", "high", "blocker"})
 
 def review_contradicts(review: Review) -> str | None:
     """Why a review pass contradicts the approval, or None: it says the release is not production ready, not secure or
-    not accepted (``production_ready: false``), or lists an issue of critical or high severity."""
+    not accepted (``production_ready: false``), or lists an issue of critical, high or blocker severity."""
     said: list[str] = []
     for name, review_pass in review.three_pass_review.items():
         if not isinstance(review_pass, dict):
