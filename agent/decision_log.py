@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from agent import collector
 from agent.documents import open_file
-from agent.errors import CommitError, InputError
+from agent.errors import CommitError, InputError, hidden
 from agent.files import sha256_of
 from agent.names import word
 
@@ -37,14 +37,12 @@ APPROVE_FILES = ("artifacts/cicd.yaml", "artifacts/deployment.json", "artifacts/
 VETO_FILE = re.compile(r"messages/inbox/quality/veto_[^/\x00]*\.yaml")
 
 
-_HIDING = re.compile("[\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\U000e0000-\U000e007f]")
-"""Characters that hide or reorder text on a terminal (bidi controls, zero-width, tags): written as JSON escapes."""
-
-
 def encode(entry: Entry) -> bytes:
     """The entry as one log line, newline included; no raw ``\\n`` can occur inside (JSON escapes it), nor a character
     that would make ``grep`` or ``tail`` show the line as other than it is (a model's reason with U+202E in it)."""
-    text = _HIDING.sub(lambda found: json.dumps(found.group(0))[1:-1], json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
+    text = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+    if not text.isprintable():  # JSON escapes controls; what else hides is written as an escape too
+        text = "".join(json.dumps(ch)[1:-1] if hidden(ch) else ch for ch in text)
     return text.encode("utf-8", "backslashreplace") + b"\n"
 
 
@@ -121,24 +119,25 @@ def newest(path: Path, match: Callable[[Entry], bool], needle: bytes, other: byt
 
 
 def by_agent(path: Path, epic_id: str, agent: str) -> Iterator[Entry]:
-    """``agent``'s entries about ``epic_id``, newest first, its name in any case (another agent's writer spells it
-    as it likes: ``Quality``); the file is searched backwards for the epic's id."""
-    for entry in _entries_with(path, _needle(epic_id), agent.encode()):
-        if word(entry.get("agent")) == agent and str(entry.get("epic_id")) == epic_id:
+    """``agent``'s entries about ``epic_id``, newest first, its name and the epic's id in any case (another agent's
+    writer spells them as it likes: ``Quality``, ``ep-001``); the file is searched backwards for the epic's id."""
+    for entry in _entries_with(path, _needle(epic_id).lower(), agent.encode(), fold=True):
+        if word(entry.get("agent")) == agent and word(str(entry.get("epic_id"))) == word(epic_id):
             yield entry
 
 
-def _entries_with(path: Path, needle: bytes, other: bytes) -> Iterator[Entry]:
-    """The entries, newest first, of the lines that hold ``needle`` (searched for from the end) and ``other`` (in any
-    case, in each line found; lower-case bytes): only those lines are parsed."""
-    for line in _lines_with(path, needle):
+def _entries_with(path: Path, needle: bytes, other: bytes, *, fold: bool = False) -> Iterator[Entry]:
+    """The entries, newest first, of the lines that hold ``needle`` (searched for from the end; in any case with
+    ``fold``, ``needle`` then in lower case) and ``other`` (in any case, in each line found; lower-case bytes): only
+    those lines are parsed."""
+    for line in _lines_with(path, needle, fold=fold):
         if other in line.lower():
             entry = parse(line)
             if entry is not None:
                 yield entry
 
 
-def _lines_with(path: Path, needle: bytes) -> Iterator[bytes]:
+def _lines_with(path: Path, needle: bytes, *, fold: bool = False) -> Iterator[bytes]:
     """Every line holding ``needle`` (which holds no newline), newest first, found by a byte search backwards
     through blocks of ``_CHUNK`` bytes (``bytes.rfind``, not a Python step per line); one longer than
     ``_LONGEST_LINE`` is passed over, and never held whole. The file is read, not memory-mapped: other agents append
@@ -154,6 +153,7 @@ def _lines_with(path: Path, needle: bytes) -> Iterator[bytes]:
             start = max(0, position - size)
             handle.seek(start)
             block = handle.read(position - start)
+            hay = block.lower() if fold else block  # ASCII case only: every offset stays where it was
             cut = block.rfind(b"\n") + 1 if dropping else len(block)  # whole lines end by here
             first = block.find(b"\n") + 1 if start > 0 else 0  # and start from here: the line before began earlier
             if dropping and cut == 0:  # all of it inside the line let go
@@ -163,7 +163,7 @@ def _lines_with(path: Path, needle: bytes) -> Iterator[bytes]:
                 position, size, dropping = (start, _CHUNK, True) if cut > _LONGEST_LINE + 1 else (position, size * 2, dropping)
                 continue
             end = cut
-            while (at := block.rfind(needle, first, end)) >= 0:
+            while (at := hay.rfind(needle, first, end)) >= 0:
                 line_start, line_end = block.rfind(b"\n", max(first - 1, 0), at) + 1, block.find(b"\n", at, cut)
                 line_end = cut if line_end < 0 else line_end
                 if line_end - line_start <= _LONGEST_LINE:

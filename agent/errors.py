@@ -220,6 +220,12 @@ _CREDENTIAL = re.compile(r"(?i)((?:authorization|x-api-key)[\"']?\s*[:=]\s*[\"']
 _KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{6,}")
 
 
+def hidden(ch: str) -> bool:
+    """A character a reader does not see as itself (controls, zero-width, bidi and tag characters, private use, spaces
+    other than the space): what ``printable`` escapes, the tab aside."""
+    return not ch.isprintable() and ch != "\t"
+
+
 def printable(text: str) -> str:
     """``text`` safe for one terminal line: control, format, separator and undecodable characters escaped.
 

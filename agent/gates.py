@@ -7,11 +7,13 @@ fails closed: anything short of an unambiguous approval and an unambiguous pass 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from agent.artifacts import Veto
 from agent.decision_log import by_agent
+from agent.errors import hidden
 from agent.inputs import Inputs
 from agent.names import word
 from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_iteration, read_scan, shown
@@ -112,8 +114,16 @@ def other_spellings(inputs: Inputs) -> str | None:
     approval = inputs.review.approval_block
     extras = (inputs.review.extra, inputs.implementation.extra, approval.extra if approval else {})
     places = zip(GATE_FIELDS.items(), extras, strict=True)
-    found = [f"{where}{key!r}" for (where, names), extra in places for key in extra if word(key) in names or not key.isascii()]
+    found = [f"{where}{key!r}" for (where, names), extra in places for key in extra if _looks_like(key, names)]
     return f"a field the gates read is spelled another way: {', '.join(found)} (which one counts is ambiguous)" if found else None
+
+
+def _looks_like(key: str, names: frozenset[str]) -> bool:
+    """A key a person reads as one of ``names``: in any case or spacing, once NFKC-folded with what is hidden dropped
+    (full-width letters, a zero-width space), or letter for letter but where its letter is not ASCII (a Cyrillic U+0435)."""
+    folded = "".join(ch for ch in unicodedata.normalize("NFKC", key) if not hidden(ch)).strip().casefold()
+    same = (len(folded) == len(n) and all(a == b or not a.isascii() for a, b in zip(folded, n, strict=True)) for n in names)
+    return word(key) in names or folded in names or (not folded.isascii() and any(same))
 
 
 def unread_messages(inputs: Inputs) -> str | None:

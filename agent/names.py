@@ -64,6 +64,12 @@ def namespace_for(app: str) -> str:
     return dns_label(f"app-{app}", app) if app.startswith(RESERVED_NAMESPACE_PREFIX) else app
 
 
+def planned_namespace(infrastructure: object, app: str | None) -> str | None:
+    """Where a plan deploys: its ``infrastructure.namespace``, else the app's own (``namespace_for``); None for neither."""
+    given = infrastructure.get("namespace") if isinstance(infrastructure, dict) else None
+    return given if isinstance(given, str) and given else namespace_for(app) if app else None
+
+
 def _slug(text: str) -> str:
     # NFKD splits accented letters so "Café" keeps its "e"; what is not ASCII afterwards is dropped.
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

@@ -376,8 +376,8 @@ class Message(Lenient):
         """The message; ``ValueError`` when what the gates read of it is ambiguous (a header and top-level fields both,
         a field in another spelling) or not text (``type: !!binary …``): such a message is unreadable, not skipped over."""
         legacy = isinstance(data.get("header"), dict)
-        if legacy and any(word(key) in _HEADER_FIELDS for key in data):
-            raise ValueError("it has a header and top-level header fields both; which one counts is ambiguous")
+        if legacy and any(word(key) in _GATE_READS for key in data):
+            raise ValueError("it has a header and top-level from/type/epic_id/iteration both; which one counts is ambiguous")
         _readable(data["header"] if legacy else data)
         if legacy:
             header, body = data["header"], data.get("body")
@@ -394,7 +394,6 @@ class Message(Lenient):
         return cls.read({**data, "file": file})
 
 
-_HEADER_FIELDS = frozenset({"from", "to", "timestamp", "epic_id", "iteration", "type"})
 _GATE_READS = {"from": "sender", "type": "type", "epic_id": "epic id", "iteration": "iteration"}
 
 

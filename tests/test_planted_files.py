@@ -380,7 +380,7 @@ def test_the_backward_search_for_an_agent_s_lines_is_the_line_by_line_reading(
     limit; it must find what reading every line from the end finds, and `contains` every whole line and nothing else."""
     pick = random.Random(seed)
     monkeypatch.setattr(decision_log, "_CHUNK", pick.choice([1, 2, 5, 16, 64, 1 << 20]))
-    agents, epics = ["quality", "Quality ", "devops", "developer"], ["EP-001", "EP-0011", "EP-002"]
+    agents, epics = ["quality", "Quality ", "devops", "developer"], ["EP-001", "ep-001", "EP-0011", "EP-002"]
     lines = []
     for _ in range(pick.randint(0, 30)):
         entry = {"agent": pick.choice(agents), "epic_id": pick.choice(epics), "decision": pick.choice(["approve", "rejected"])}
@@ -395,7 +395,7 @@ def test_the_backward_search_for_an_agent_s_lines_is_the_line_by_line_reading(
     holding = [line for line in decision_log.lines_from_end(log) if b"EP-001" in line and line is not decision_log.TOO_LONG]
     assert list(decision_log._lines_with(log, b"EP-001")) == holding
     entries = map(decision_log.parse, decision_log.lines_from_end(log))
-    expected = [e for e in entries if e and e["agent"].strip().lower() == "quality" and e["epic_id"] == "EP-001"]
+    expected = [e for e in entries if e and e["agent"].strip().lower() == "quality" and e["epic_id"].lower() == "ep-001"]
     assert list(decision_log.by_agent(log, "EP-001", "quality")) == expected
     for line in {line for line in lines if "EP-001" in line}:
         assert decision_log.contains(log, line.encode() + b"\n") is (len(line.encode()) <= longest)

@@ -247,6 +247,7 @@ def test_raw_html_outside_code_is_an_error(body: str, line: int) -> None:
     [
         "Manifests in `k8s/<env>/`; logs with `kubectl logs deploy/<APP>`.\n",
         "- **Alerts**: [ApiDown](#apidown), [Grafana](https://grafana.example/d/api)\n- **Logs**: `kubectl logs deploy/<APP>`\n",
+        "On call: [+1 555 123 4567](tel:+15551234567)\n",
         "Page when the error rate a < b holds, p99 <= 0.5 s, x<3 or <-- here.\n",
         "\\<b> and &lt;b&gt; are text; so is <https://grafana.example/d/api> and <oncall@example.com>.\n",
         "```yaml\nimage: <registry>/api  # <b>not HTML</b>\n```\n",

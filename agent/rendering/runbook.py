@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from agent.errors import hidden
 from agent.names import is_dns_label
 from agent.rendering import diagram, manifests
 
@@ -23,18 +24,14 @@ MIN_ROLLBACK_WAIT_SECONDS = 120
 _ESCAPED = re.compile(r"([\\`*_\[\]#|~!])")
 _ALERT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 _NUMBER = re.compile(r"^\s*\d+[.)]\s*")
-_INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
-)
-"""Controls and the format characters that hide or reorder text: zero-width, bidi embeddings and isolates, the
-soft hyphen, tag characters (invisible to a reader, read by a model)."""
 _AUTOLINK = re.compile(r"(?i)(://|\bwww\.)")
 """What GitHub's Markdown turns into a link by itself (``https://…``, ``www.…``)."""
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:
     """Upstream text as inert Markdown on one line: no heading, fence, HTML or link can start inside it."""
-    one = " ".join(_INVISIBLE.sub(" ", str(value)).split())
+    raw = str(value)[: limit * 8]  # more than folding can shrink to ``limit``; never a whole upstream document
+    one = " ".join((raw if raw.isprintable() else "".join(" " if hidden(ch) else ch for ch in raw)).split())
     if len(one) > limit:
         one = one[: limit - 1] + "…"
     one = one.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from agent.names import dns_label
+from agent.names import dns_label, planned_namespace
 
 if TYPE_CHECKING:
     from agent.facts import Named
@@ -79,7 +79,7 @@ def read(deployment: dict[str, Any], facts: Named) -> Spec:
     port = infra.get("container_port", DEFAULT_PORT)
     return Spec(
         app=app,
-        namespace=infra.get("namespace", app),
+        namespace=planned_namespace(infra, app) or app,  # app is a label: never empty
         image=infra.get("image", app),
         strategy=deployment["deployment_strategy"]["type"],
         port=port,

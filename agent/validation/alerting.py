@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,15 +41,31 @@ def check_groups(groups: Any, artifact: str, where: str) -> Iterator[Violation]:
 @rule(
     "alerts.availability",
     "k8s/, prometheus/",
-    'the rules keep a critical alert on `up{job="<app>"} == 0 or absent(up{job="<app>"})`: whatever else the plan '
-    "watches, a service that is down or not scraped pages someone and fails the rollout's analysis",
+    'the rules keep a critical alert on `up{job="<app>"} == 0 or absent(up{job="<app>"})` that waits at most 15m: '
+    "whatever else the plan watches, a service that is down or not scraped pages someone and fails the rollout's analysis",
 )
 def keeps_availability(items: list[dict[str, Any]], artifact: str, where: str) -> Iterator[Violation]:
     apps = {labels.get("service") for item in items if isinstance(labels := item.get("labels"), dict)}
     for app in sorted(a for a in apps if isinstance(a, str)):
         wanted = "".join(availability(app).split())
-        if not any(_critical_on(item, app) and "".join(str(item.get("expr", "")).split()) == wanted for item in items):
+        kept = [item for item in items if _critical_on(item, app) and "".join(str(item.get("expr", "")).split()) == wanted]
+        if not kept:
             yield Violation(artifact, where, "alerts.availability", f"no critical alert `{availability(app)}`; keep the plan's Down alert")
+        elif all((_seconds(item.get("for")) or 0) > MAX_DOWN_FOR_SECONDS for item in kept):
+            yield Violation(artifact, where, "alerts.availability", f"the Down alert waits {kept[0].get('for')!r} before it pages; "
+                            f"at most {MAX_DOWN_FOR_SECONDS // 60}m, or an outage pages no one")  # fmt: skip
+
+
+MAX_DOWN_FOR_SECONDS = 15 * 60
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def _seconds(duration: object) -> float | None:
+    """A Prometheus duration (``1h30m``) in seconds; None when it is not one."""
+    parts = re.findall(r"([0-9]+)(ms|[smhdwy])", duration) if isinstance(duration, str) else []
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        return None
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 def _critical_on(item: dict[str, Any], app: str) -> bool:
@@ -73,7 +90,7 @@ def _alert(item: dict[str, Any], artifact: str, path: str) -> Iterator[Violation
 @rule(
     "alerts.selects_service",
     "k8s/, prometheus/",
-    "every alert watches the service: each selector has `job=\"<app>\"`, and no `and`/`or`/`unless` has a side that selects "
+    "every alert watches the service: each selector has `job=\"<app>\"`, and no `and`/`unless` has a side that selects "
     "nothing (a rule that can never fire pages no one, and the rollout analysis built from it never fails)",
 )
 def selects_service(item: dict[str, Any], artifact: str, path: str) -> Iterator[Violation]:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from agent.names import planned_namespace
 from agent.validation.actions import (
     ENVIRONMENTS,
     A,
@@ -194,11 +195,11 @@ def plan_names(doc: dict[str, Any], deployment: dict[str, Any]) -> Iterator[Viol
         for i, step in steps(job):
             given = _literal_env(step)
             yield from _env_names(f"$.jobs.{name}.steps[{i}].env", given, given.get("APP", app), infra)
-        yield from _literal_names(f"$.jobs.{name}.steps", script_text(doc, job), app, infra.get("namespace") or app)
+        yield from _literal_names(f"$.jobs.{name}.steps", script_text(doc, job), app, planned_namespace(infra, app))
 
 
 def _env_names(where: str, env: dict[str, str], app: str | None, infra: dict[str, Any]) -> Iterator[Violation]:
-    expected = {"NAMESPACE": infra.get("namespace") or app, "IMAGE_NAME": app, "PORT": str(infra.get("container_port", DEFAULT_PORT))}
+    expected = {"NAMESPACE": planned_namespace(infra, app), "IMAGE_NAME": app, "PORT": str(infra.get("container_port", DEFAULT_PORT))}
     for key, want in expected.items():
         got = env.get(key)
         if want and got is not None and got != str(want):

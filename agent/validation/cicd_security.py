@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from agent.names import word
 from agent.rendering.pins import SHA, known
 from agent.validation.actions import A, environment, expressions, jobs, scripts, steps
 from agent.validation.actions import violation as _v
@@ -24,8 +25,6 @@ _CONTEXT = re.compile(r"(?<![\w.-])([A-Za-z_][\w-]*)\s*(?=[.\[])")
 _INTERPRETERS = r"(?:python3?|perl|ruby|node)"
 _PIPE_TO_SHELL = re.compile(
     r"\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:env\s+)?(?:xargs\b[^|;&\n]*)?(?:/\S*/)?(?:ba|z|da|k|fi)?sh\b"
-    # An interpreter reading its program from the pipe (not `python3 -m json.tool` or `-c code`, which read it as data).
-    rf"|\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+)?{_INTERPRETERS}\b(?!\s+-[A-Za-z]*[mcepE]\b|\s+--(?:eval|print)\b)"
     rf"|(?:\b(?:ba|z|da)?sh|\bsource|^\s*\.|;\s*\.|\b{_INTERPRETERS})\s+(?:-\S+\s+)*<\(\s*(?:curl|wget)\b"
     rf"|\b(?:(?:ba|z|da)?sh\s+-c|eval|{_INTERPRETERS}\s+-[ceE])\s+[\"']?\$\(\s*(?:curl|wget)\b",
     re.M,
@@ -76,7 +75,7 @@ def write_permissions(doc: dict[str, Any]) -> Iterator[Violation]:
     blocks += [(f"$.jobs.{n}.permissions", j.get("permissions"), _pushes(j)) for n, j in jobs(doc).items()]
     for path, value, pushes in blocks:
         for scope, level in value.items() if isinstance(value, dict) else ():
-            if not (isinstance(level, str) and level.strip().lower() == "write") or (pushes and str(scope).strip().lower() == "packages"):
+            if word(level) != "write" or (pushes and word(scope) == "packages"):
                 continue
             yield _v(
                 f"{path}.{scope}",
@@ -87,7 +86,7 @@ def write_permissions(doc: dict[str, Any]) -> Iterator[Violation]:
 
 
 def _pushes(job: dict[str, Any]) -> bool:
-    return any(str(step.get("uses", "")).strip().lower().startswith(_PUSHES) for _, step in steps(job))
+    return any((word(step.get("uses")) or "").startswith(_PUSHES) for _, step in steps(job))
 
 
 @rule(
@@ -188,10 +187,27 @@ def piped_download(script: str) -> tuple[int, str] | None:
     joined = script.replace("\\\n", " ")
     match = (_PIPE_TO_SHELL.search(joined) if downloads else None) or (_REMOTE_MANIFEST.search(joined) if remote else None)
     if match is None:
-        return None
+        return _piped_into_interpreter(script) if downloads else None
     # Each joined continuation removed a line break: count those before the match back in to name its line.
     continued = sum(1 for k, m in enumerate(re.finditer(r"\\\n", script)) if m.start() - k < match.start())
     return joined[: match.start()].count("\n") + continued, match.group(0).strip()
+
+
+def _piped_into_interpreter(script: str) -> tuple[int, str] | None:
+    """(line, pipeline) where a download flows, through any stages (`| cat |`, `| base64 -d |`), into a shell or
+    interpreter that reads its program from the pipe (`python3`, `python3 -E`; not `python3 -m json.tool` or `-c code`)."""
+    found = commands(script)
+    for start, command in enumerate(found):
+        args = arguments(command.words)
+        if not args or posixpath.basename(args[0]) not in ("curl", "wget"):
+            continue
+        end = start
+        while found[end].piped and end + 1 < len(found):
+            end += 1
+            stage = arguments(found[end].words)
+            if _interpreter(stage) and _script(stage, lambda _: False) is None:
+                return command.line, " | ".join(" ".join(arguments(c.words)) for c in found[start : end + 1])
+    return None
 
 
 @rule(
@@ -353,6 +369,10 @@ _SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "busybox"}
 _INTERPRETER = re.compile(r"(?:python|pypy|node|nodejs|perl|ruby|php|pwsh|powershell|deno|bun|lua|tclsh)[\d.]*")
 _CODE_OPTIONS = {"-c", "-e", "-E", "-p", "--eval", "--print", "--command"}
 _VALUE_OPTIONS = {"-o", "-O", "+o", "+O", "-m", "-W", "-X", "-r", "-I", "--require", "--import", "--loader", "--rcfile", "--init-file"}
+_RUNS_CODE = re.compile(
+    r"(?<![\w.])(?:exec|execfile|eval|compile|require|load)\s*\(|\b(?:run_path|system|spawn\w*|[Pp]open|import_module)\s*\(|\bdo\s"
+)
+"""What, in `-c`/`-e` code, runs another file: Python's exec and runpy, node's require, Perl's do, Ruby's load."""
 _SYMBOLIC_MODE = re.compile(r"[ugoa]*[-+=][rwxXst]*(?:,[ugoa]*[-+=][rwxXst]*)*")
 _OCTAL_MODE = re.compile(r"[0-7]{0,2}[0-7]{3}")
 _NOT_A_FILE = {"", "-", "/dev/null", "/dev/stdout", "/dev/stderr"}
@@ -415,14 +435,14 @@ def commands(script: str) -> tuple[Command, ...]:
     return tuple(found)
 
 
-def unquote(word: str) -> str:
+def unquote(text: str) -> str:
     def plain(m: re.Match[str]) -> str:
         single, double, escaped = m.group(1, 2, 3)
         if single is not None:
             return str(single)
         return re.sub(r"\\(.)", r"\1", double, flags=re.S) if double is not None else str(escaped)
 
-    return re.sub(r"\$\{(\w+)\}", r"$\1", _QUOTED.sub(plain, word))
+    return re.sub(r"\$\{(\w+)\}", r"$\1", _QUOTED.sub(plain, text))
 
 
 def arguments(words: Iterable[str]) -> list[str]:
@@ -540,7 +560,8 @@ def _script(args: list[str], hit: Callable[[str], bool]) -> bool | None:
         if (arg in _CODE_OPTIONS or (shell and re.fullmatch(r"-[a-z]*c[a-z]*", arg))) and i + 1 < len(args):
             if shell:
                 return any(_runs(arguments(c.words), c, [], hit) for c in commands(args[i + 1]))
-            return any(hit(word) for word in re.findall(r"[^\s'\"(),;]+", args[i + 1]))
+            code = args[i + 1]  # a file it only reads (json.load(open(f))) is data; one it executes or loads as code is not
+            return _RUNS_CODE.search(code) is not None and any(hit(word) for word in re.findall(r"[^\s'\"(),;]+", code))
         if arg == "-m" and not shell:
             return False  # python -m: the program is a module; what follows is its arguments
         if arg in _VALUE_OPTIONS:
@@ -554,8 +575,8 @@ def _script(args: list[str], hit: Callable[[str], bool]) -> bool | None:
 
 def _named(words: Iterable[str], hit: Callable[[str], bool]) -> str:
     """The first word, or path inside a word (`-c` code), that ``hit`` recognises."""
-    for word in words:
-        parts: list[str] = [word, *re.findall(r"[^\s'\"(),;|&<>]+", word)]
+    for whole in words:
+        parts: list[str] = [whole, *re.findall(r"[^\s'\"(),;|&<>]+", whole)]
         for part in parts:
             if hit(part):
                 return part

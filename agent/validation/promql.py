@@ -40,13 +40,14 @@ def problem(expr: str) -> str | None:
     return f"gives {kind}; an alert needs an instant vector (wrap it in rate(), sum(), ...)" if kind else None
 
 
-_SET_OPERATORS = {"and", "or", "unless"}
+_SET_OPERATORS = {"and", "unless"}
+"""What a side that selects nothing silences (``or vector(0)``, the idiom for "none yet", only adds a series)."""
 
 
 def inert(expr: str, job: str) -> list[str]:
     """How ``expr`` could watch something other than ``job`` or nothing at all, as an alert that never fires would:
-    a selector without the matcher ``job="<job>"``, no selector at all, or a set operation (``and``, ``or``,
-    ``unless``) with a side that selects nothing (``up{job="api"} == 0 and on() vector(0) > 1`` never fires).
+    a selector without the matcher ``job="<job>"``, no selector at all, or an ``and`` or ``unless`` with a side that
+    selects nothing (``up{job="api"} == 0 and on() vector(0) > 1`` never fires).
     Call only when ``available()``, on an expression ``problem`` accepts."""
     parser = _parser()
     assert parser is not None, "promql-parser is not installed"

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from agent.errors import hidden
+from agent.names import namespace_for
 from agent.validation.cicd_security import downloads_run, piped_download
 from agent.validation.violations import Violation, as_list, dig, rule
 
@@ -202,7 +204,8 @@ def plan_names(text: str, deployment: Any) -> Iterator[Violation]:
             if (m := _ASSIGNMENT.match(line)) and m.group(1) not in values:
                 values[m.group(1)] = (start + offset, m.group(2))
     planned = dig(deployment, "infrastructure", "namespace")
-    want = planned if isinstance(planned, str) and planned else values.get("APP", (0, ""))[1]
+    app = values.get("APP", (0, ""))[1]
+    want = planned if isinstance(planned, str) and planned else (namespace_for(app) if app else "")
     number, got = values.get("NAMESPACE", (0, ""))
     if got and want and got != want:
         yield Violation(A, f"line {number}", "runbook.plan_names", f"NAMESPACE={got}, but the plan deploys into namespace {want!r}")
@@ -234,7 +237,7 @@ _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^\x00-\x20<>]*)>")
 _EMAIL = re.compile(r"<[\w.!#$%&'*+/=?^`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})*>", re.A)
 _LINK = re.compile(r"\]\(\s*<?([^\s<>)]*)")
 _DEFINITION = re.compile(r"^[ \t>]*+(?:(?:[-+*]|\d{1,9}[.)])[ \t][ \t>]*+)*+\[[^\]]+\]:[ \t]*\n?[ \t>]*<?([^\s<>]*)", re.M)
-_SCHEMES = {"http", "https", "mailto"}
+_SCHEMES = {"http", "https", "mailto", "tel"}
 _PUNCTUATION = frozenset(string.punctuation)
 
 
@@ -375,7 +378,7 @@ def raw_html(text: str) -> Iterator[Violation]:
 @rule(
     "runbook.link_schemes",
     A,
-    "links, images and autolinks lead to http, https, mailto or a relative path (no `javascript:`, `data:`, `file:`…)",
+    "links, images and autolinks lead to http, https, mailto, tel or a relative path (no `javascript:`, `data:`, `file:`…)",
 )
 def link_schemes(text: str) -> Iterator[Violation]:
     lines: dict[int, str] = {}
@@ -387,7 +390,7 @@ def link_schemes(text: str) -> Iterator[Violation]:
             A,
             f"line {number}",
             "runbook.link_schemes",
-            f"{link} runs or opens something other than a web page when clicked; link to http(s), mailto or a path in the repository",
+            f"{link} runs or opens something other than a web page when clicked; link to http(s), mailto, tel or a path in the repository",
         )
 
 
@@ -471,9 +474,9 @@ def remote_code(text: str) -> Iterator[Violation]:
 )
 def invisible_text(text: str) -> Iterator[Violation]:
     for number, line in enumerate(text.removesuffix("\n").split("\n"), start=1):
-        hidden = sorted({ch for ch in line.removesuffix("\r") if not ch.isprintable() and ch != "\t"})
-        if hidden:
-            shown = ", ".join(f"U+{ord(ch):04X}" for ch in hidden)
+        found = sorted({ch for ch in line.removesuffix("\r") if hidden(ch)})
+        if found:
+            shown = ", ".join(f"U+{ord(ch):04X}" for ch in found)
             yield Violation(A, f"line {number}", "runbook.invisible_text", f"{shown}: invisible or reordering text; write plain text")
 
 
