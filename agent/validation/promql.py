@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from types import ModuleType
 from typing import Any
 
@@ -26,14 +26,22 @@ def available() -> bool:
     return _parser() is not None
 
 
-def problem(expr: str) -> str | None:
-    """Why ``expr`` is not a valid alerting expression, or ``None``; call only when ``available()``."""
+@lru_cache(maxsize=256)
+def _parsed(expr: str) -> tuple[Any, str | None]:
+    """(syntax tree, None) or (None, why not): each expression is parsed once, though every rendered file repeats it."""
     parser = _parser()
     assert parser is not None, "promql-parser is not installed"
     try:
-        tree = parser.parse(expr)
+        return parser.parse(expr), None
     except ValueError as err:
-        return f"not valid PromQL: {err}"
+        return None, f"not valid PromQL: {err}"
+
+
+def problem(expr: str) -> str | None:
+    """Why ``expr`` is not a valid alerting expression, or ``None``; call only when ``available()``."""
+    tree, error = _parsed(expr)
+    if error:
+        return error
     while type(tree).__name__ == "ParenExpr":
         tree = tree.expr
     kind = _NOT_INSTANT.get(type(tree).__name__)
@@ -49,9 +57,7 @@ def inert(expr: str, job: str) -> list[str]:
     a selector without the matcher ``job="<job>"``, no selector at all, or an ``and`` or ``unless`` with a side that
     selects nothing (``up{job="api"} == 0 and on() vector(0) > 1`` never fires).
     Call only when ``available()``, on an expression ``problem`` accepts."""
-    parser = _parser()
-    assert parser is not None, "promql-parser is not installed"
-    tree = parser.parse(expr)
+    tree = _parsed(expr)[0]
     selectors = list(_selectors(tree))
     found = [f"{_shown(s)} does not select job=\"{job}\"" for s in selectors if not _selects(s, job)]
     found += [f"`{op}` with a side that selects nothing ({side})" for op, side in _constant_sides(tree)]
