@@ -10,14 +10,12 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from pydantic_core import ValidationError
-
 from agent.decision_log import entries_from_end, find_devops
 from agent.documents import load_json_file, load_yaml_file, parse_json, parse_yaml, read_text
 from agent.errors import InputError, printable
 from agent.names import is_epic_id
 from agent.upstream import EpicState, Implementation, Message, Plan, Review, read_iteration, shown
-from agent.views import Lenient
+from agent.views import Lenient, ValidationError
 from agent.workspace import EPIC_DIR, Workspace, real_folder
 
 M = TypeVar("M", bound=Lenient)

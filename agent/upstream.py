@@ -15,12 +15,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
-from pydantic_core import core_schema as cs
-
 from agent.errors import printable
 from agent.facts import as_list, declared_endpoints, task_files
 from agent.names import word
-from agent.views import Lenient, coerced, file_name, items, mapping, raw, text, view, views
+from agent.views import Lenient, coerced, file_name, int_schema, items, mapping, raw, str_schema, text, view, views
 
 MAX_ITERATION = 2**31 - 1
 MAX_EVIDENCE = 50
@@ -75,12 +73,12 @@ def _lenient_iteration(value: Any) -> int | None:
 
 def status() -> Any:
     """A word compared case-insensitively: stripped and lower-cased; anything but a string reads as ``None``."""
-    return coerced(word, cs.str_schema())
+    return coerced(word, str_schema())
 
 
 def iteration() -> Any:
     """An iteration when it reads as one (see :func:`read_iteration`), else ``None``."""
-    return coerced(_lenient_iteration, cs.int_schema())
+    return coerced(_lenient_iteration, int_schema())
 
 
 class Approval(Lenient):

@@ -7,14 +7,92 @@ pydantic-core schema when the class is defined. Unknown keys are kept (:attr:`Le
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Any, ClassVar, Self
-
-from pydantic_core import SchemaSerializer, SchemaValidator
-from pydantic_core import core_schema as cs
+from importlib.machinery import ExtensionFileLoader, PathFinder
+from importlib.util import module_from_spec
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from agent.errors import printable
 from agent.facts import as_list, as_text
+
+ENGINE = "pydantic_core._pydantic_core"
+"""pydantic-core's compiled engine: the validators, serializers and errors are all defined in it."""
+
+
+def _load_engine() -> ModuleType:
+    """pydantic-core's compiled engine, loaded without the package's Python layer when nothing has imported it yet.
+
+    The package's ``__init__`` imports its schema-builder module and typing_extensions (with ``inspect``, ``ast``,
+    ``decimal``…): ~2.8 MB of objects and a third of a run's imports here, for dict builders the views do not need
+    (they write the schema dicts themselves, below). The engine is the same module either way: it is registered
+    under its own name, so a later ``import pydantic_core`` (pydantic, the anthropic SDK) reuses it. Anything
+    unexpected (another layout, a loader that is not an extension's) falls back to the ordinary import.
+    """
+    loaded = sys.modules.get(ENGINE)
+    if loaded is not None:
+        return loaded
+    package = PathFinder.find_spec("pydantic_core") if "pydantic_core" not in sys.modules else None
+    spec = PathFinder.find_spec(ENGINE, package.submodule_search_locations) if package else None
+    if spec is None or not isinstance(spec.loader, ExtensionFileLoader):
+        import pydantic_core  # noqa: F401  (registers the engine)
+
+        return sys.modules[ENGINE]
+    engine = module_from_spec(spec)
+    sys.modules[ENGINE] = engine
+    try:
+        spec.loader.exec_module(engine)
+    except BaseException:
+        del sys.modules[ENGINE]
+        raise
+    return engine
+
+
+if TYPE_CHECKING:
+    from pydantic_core import SchemaSerializer, SchemaValidator
+    from pydantic_core import ValidationError as ValidationError
+    from pydantic_core import core_schema as cs
+else:
+    _engine = _load_engine()
+    SchemaValidator, SchemaSerializer, ValidationError = _engine.SchemaValidator, _engine.SchemaSerializer, _engine.ValidationError
+
+
+def _schema(kind: str, **fields: Any) -> Any:
+    """A pydantic-core schema dict, as ``pydantic_core.core_schema``'s builders write it (a ``None`` field is left out)."""
+    return {"type": kind, **{key: value for key, value in fields.items() if value is not None}}
+
+
+def str_schema(serialization: Any = None) -> Any:
+    return _schema("str", serialization=serialization)
+
+
+def int_schema() -> Any:
+    return _schema("int")
+
+
+def any_schema() -> Any:
+    return _schema("any")
+
+
+def list_schema(items_schema: Any = None) -> Any:
+    return _schema("list", items_schema=items_schema)
+
+
+def nullable_schema(schema: Any) -> Any:
+    return _schema("nullable", schema=schema)
+
+
+def with_default(schema: Any, default_factory: Callable[[], Any] | None = None) -> Any:
+    """``schema`` with a default: ``default_factory()``, or ``None`` when there is no factory."""
+    if default_factory is None:
+        return {"type": "default", "schema": schema, "default": None}
+    return {"type": "default", "schema": schema, "default_factory": default_factory}
+
+
+def before(function: Callable[[Any], Any], schema: Any) -> Any:
+    """``function`` applied to the value, then ``schema`` (pydantic's "before" validator without info)."""
+    return _schema("function-before", function=_schema("no-info", function=function), schema=schema)
 
 
 class _Declared:
@@ -26,43 +104,42 @@ class _Declared:
 
 def raw() -> Any:
     """Kept exactly as written (``None`` when absent): what a gate reads strictly."""
-    return _Declared(cs.with_default_schema(cs.any_schema(), default=None))
+    return _Declared(with_default(any_schema()))
 
 
 def coerced(function: Callable[[Any], Any], schema: cs.CoreSchema, *keys: str) -> Any:
     """``function`` applied to the value first, then ``schema`` or null (``None`` when absent)."""
-    before = cs.no_info_before_validator_function(function, cs.nullable_schema(schema))
-    return _Declared(cs.with_default_schema(before, default=None), keys)
+    return _Declared(with_default(before(function, nullable_schema(schema))), keys)
 
 
 def text(*keys: str) -> Any:
     """A string (a number or a boolean reads as its text); ``keys`` are the document keys, the field's name when none."""
-    return coerced(as_text, cs.str_schema(), *keys)
+    return coerced(as_text, str_schema(), *keys)
 
 
 def items() -> Any:
     """A list: a missing value is empty, a single value a list of one."""
-    return _Declared(cs.with_default_schema(cs.no_info_before_validator_function(as_list, cs.list_schema()), default_factory=list))
+    return _Declared(with_default(before(as_list, list_schema()), default_factory=list))
 
 
 def mapping() -> Any:
     """An object with string keys (empty when absent); anything else is a validation error naming the field."""
-    return _Declared(cs.with_default_schema(cs.dict_schema(cs.str_schema(), cs.any_schema()), default_factory=dict))
+    return _Declared(with_default(_schema("dict", keys_schema=str_schema(), values_schema=any_schema()), default_factory=dict))
 
 
 def file_name() -> Any:
     """A required file name; written out (to the prompt) escaped, since it may hold undecodable bytes."""
-    return _Declared(cs.str_schema(serialization=cs.plain_serializer_function_ser_schema(printable, return_schema=cs.str_schema())))
+    return _Declared(str_schema(serialization=_schema("function-plain", function=printable, return_schema=str_schema())))
 
 
 def view(cls: type[Lenient]) -> Any:
     """A nested object read as ``cls`` (``None`` when absent or null)."""
-    return _Declared(cs.with_default_schema(cs.nullable_schema(cls.core_schema), default=None))
+    return _Declared(with_default(nullable_schema(cls.core_schema)))
 
 
 def views(cls: type[Lenient]) -> Any:
     """A list of objects read as ``cls`` (empty when absent)."""
-    return _Declared(cs.with_default_schema(cs.list_schema(cls.core_schema), default_factory=list))
+    return _Declared(with_default(list_schema(cls.core_schema), default_factory=list))
 
 
 def _choices(*keys: str) -> list[list[str | int]]:
@@ -92,16 +169,17 @@ class Lenient:
         for name in declared:
             delattr(cls, name)  # the value lives in each instance's __dict__
         fields = {
-            name: cs.model_field(
-                field.schema,
+            name: _schema(
+                "model-field",
+                schema=field.schema,
                 validation_alias=_choices(*field.keys, name) if field.keys else None,
                 serialization_alias=field.keys[0] if field.keys else None,
             )
             for name, field in declared.items()
         }
         # "allow" on both levels: the fields' validator keeps unknown keys, the model's serializer writes them back.
-        inner = cs.model_fields_schema(fields, model_name=cls.__name__, extra_behavior="allow")
-        cls.core_schema = cs.model_schema(cls, inner, config=cs.CoreConfig(extra_fields_behavior="allow"))
+        inner = _schema("model-fields", fields=fields, model_name=cls.__name__, extra_behavior="allow")
+        cls.core_schema = _schema("model", cls=cls, schema=inner, config={"extra_fields_behavior": "allow"})
         cls._validator = SchemaValidator(cls.core_schema)
         cls._serializer = SchemaSerializer(cls.core_schema)
 
