@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.errors import UnsafePathError
+
+if TYPE_CHECKING:
+    from hashlib import sha256 as sha256
+else:  # the interpreter's own SHA-256, as `random` takes its SHA-512: OpenSSL's libcrypto (~3.4 MB) is not loaded at each start
+    try:
+        from _sha2 import sha256  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # Python 3.11
+        except ImportError:  # an interpreter built without them
+            from hashlib import sha256
 
 TMP_PREFIX = ".devops-agent-tmp-"
 NO_LINKS = "the agent never writes through a link (replace it with a real folder or file)"
@@ -195,8 +206,11 @@ def sha256_of(path: Path | str, dir_fd: int | None = None) -> str | None:
         fd, _ = open_regular(path, dir_fd)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = sha256()
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def same_file(a: Path | str, b: Path | str, dirs: tuple[int | None, int | None] = (None, None)) -> bool:

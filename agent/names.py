@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from typing import TypeGuard
+
+from agent.files import sha256
 
 EPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """An epic id we accept from upstream files (matched whole): it reaches comments, file names and logs."""
@@ -50,7 +51,7 @@ def dns_label(text: str | None, fallback: str) -> str:
     if not label:
         raise ValueError(f"fallback {fallback!r} has no character a DNS label can use")
     if len(label) > _MAX_LABEL:
-        digest = hashlib.sha256(label.encode()).hexdigest()[:8]
+        digest = sha256(label.encode()).hexdigest()[:8]
         label = f"{label[: _MAX_LABEL - 9].rstrip('-')}-{digest}"
     return label
 

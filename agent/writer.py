@@ -17,7 +17,6 @@ staged files. See ``agent.journal``.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -31,7 +30,7 @@ from agent import decision_log
 from agent import journal as journal_steps
 from agent.artifacts import Approve, Decision, dump_yaml, iso, veto_message
 from agent.errors import CommitError, InputError, UnsafePathError
-from agent.files import encode, ensure_dir, fit_name, fsync_files, holds, refuse_links, write_new
+from agent.files import encode, ensure_dir, fit_name, fsync_files, holds, refuse_links, sha256, write_new
 from agent.inputs import Inputs
 from agent.journal import FaultHook, Journal, no_fault, numbered, staging_root
 from agent.workspace import Workspace
@@ -271,7 +270,7 @@ DERIVED_PREFIXES = ("artifacts/k8s/", "artifacts/prometheus/")
 
 
 def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return sha256(data).hexdigest()
 
 
 def _derived_path(relative: str) -> str:

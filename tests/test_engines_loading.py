@@ -15,6 +15,7 @@ import pytest
 from pydantic_core import core_schema as cs
 
 from agent import views
+from agent.facts import as_list, as_text
 
 
 def run_fresh(code: str) -> None:
@@ -92,13 +93,16 @@ def test_a_views_model_schema_matches_the_builders() -> None:
         name: object = views.text("Name")
         tags: object = views.items()
 
+    aliases: list[list[str | int]] = [["Name"], ["name"]]
     fields = {
         "name": cs.model_field(
-            cs.with_default_schema(cs.no_info_before_validator_function(views.as_text, cs.nullable_schema(cs.str_schema())), default=None),
-            validation_alias=[["Name"], ["name"]],
+            cs.with_default_schema(cs.no_info_before_validator_function(as_text, cs.nullable_schema(cs.str_schema())), default=None),
+            validation_alias=aliases,
             serialization_alias="Name",
         ),
-        "tags": cs.model_field(cs.with_default_schema(cs.no_info_before_validator_function(views.as_list, cs.list_schema()), default_factory=list)),
+        "tags": cs.model_field(
+            cs.with_default_schema(cs.no_info_before_validator_function(as_list, cs.list_schema()), default_factory=list)
+        ),
     }
     inner = cs.model_fields_schema(fields, model_name="Small", extra_behavior="allow")
     assert Small.core_schema == cs.model_schema(Small, inner, config=cs.CoreConfig(extra_fields_behavior="allow"))

@@ -14,7 +14,7 @@ import pytest
 
 from agent import decision_log
 from agent.cli import main
-from agent.files import holds
+from agent.files import holds, sha256_of
 from agent.workspace import Workspace
 from tests.conftest import ROOT
 
@@ -148,3 +148,14 @@ def test_a_folder_is_opened_one_name_at_a_time_and_never_through_a_link(tmp_path
             open_folder(root, folder)
         assert str(folder).startswith(str(caught.value.path))
     assert sorted(p.name for p in elsewhere.rglob("*")) == ["dev"] and len(list(Path("/proc/self/fd").iterdir())) == open_fds
+
+
+@pytest.mark.parametrize("size", [0, 1, (1 << 20) - 1, 1 << 20, (3 << 20) + 7])
+def test_a_files_digest_is_hashlibs_sha256_across_block_edges(tmp_path: Path, size: int) -> None:
+    import hashlib
+
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    assert sha256_of(tmp_path / "f") == hashlib.sha256(data).hexdigest()
+    os.symlink(tmp_path / "f", tmp_path / "link")
+    assert sha256_of(tmp_path / "link") is None
