@@ -7,54 +7,19 @@ pydantic-core schema when the class is defined. Unknown keys are kept (:attr:`Le
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from importlib.machinery import ExtensionFileLoader, PathFinder
-from importlib.util import module_from_spec
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from agent.engines import pydantic_core_engine
 from agent.errors import printable
 from agent.facts import as_list, as_text
-
-ENGINE = "pydantic_core._pydantic_core"
-"""pydantic-core's compiled engine: the validators, serializers and errors are all defined in it."""
-
-
-def _load_engine() -> ModuleType:
-    """pydantic-core's compiled engine, loaded without the package's Python layer when nothing has imported it yet.
-
-    The package's ``__init__`` imports its schema-builder module and typing_extensions (with ``inspect``, ``ast``,
-    ``decimal``…): ~2.8 MB of objects and a third of a run's imports here, for dict builders the views do not need
-    (they write the schema dicts themselves, below). The engine is the same module either way: it is registered
-    under its own name, so a later ``import pydantic_core`` (pydantic, the anthropic SDK) reuses it. Anything
-    unexpected (another layout, a loader that is not an extension's) falls back to the ordinary import.
-    """
-    loaded = sys.modules.get(ENGINE)
-    if loaded is not None:
-        return loaded
-    package = PathFinder.find_spec("pydantic_core") if "pydantic_core" not in sys.modules else None
-    spec = PathFinder.find_spec(ENGINE, package.submodule_search_locations) if package else None
-    if spec is None or not isinstance(spec.loader, ExtensionFileLoader):
-        import pydantic_core  # noqa: F401  (registers the engine)
-
-        return sys.modules[ENGINE]
-    engine = module_from_spec(spec)
-    sys.modules[ENGINE] = engine
-    try:
-        spec.loader.exec_module(engine)
-    except BaseException:
-        del sys.modules[ENGINE]
-        raise
-    return engine
-
 
 if TYPE_CHECKING:
     from pydantic_core import SchemaSerializer, SchemaValidator
     from pydantic_core import ValidationError as ValidationError
     from pydantic_core import core_schema as cs
 else:
-    _engine = _load_engine()
+    _engine = pydantic_core_engine()
     SchemaValidator, SchemaSerializer, ValidationError = _engine.SchemaValidator, _engine.SchemaSerializer, _engine.ValidationError
 
 

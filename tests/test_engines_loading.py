@@ -1,6 +1,6 @@
 """How the two compiled engines are loaded: pydantic-core's without its Python layer, jsonschema-rs without email.utils.
 
-Both are start-up savings (agent/views.py, agent/validation/schemas.py); these tests hold them to leaving the process
+Both are start-up savings (agent/engines.py); these tests hold them to leaving the process
 exactly as an ordinary import would for everything else: the same classes, the real ``email.utils``, in either order.
 Each case runs in a fresh interpreter, since the point is what happens at a process's first import.
 """
@@ -112,7 +112,7 @@ def test_jsonschema_rs_is_imported_without_email_utils_which_stays_the_real_modu
     run_fresh(
         """
         import sys
-        from agent.validation.schemas import fast_engine
+        from agent.engines import jsonschema_rs_engine as fast_engine
         engine = fast_engine()
         assert 'email.utils' not in sys.modules and not hasattr(sys.modules.get('email'), 'utils')
         assert engine.validator_for({'type': 'integer'}).is_valid(3)
@@ -130,7 +130,7 @@ def test_an_email_utils_already_imported_is_left_as_it_is() -> None:
         import sys
         import email.utils
         before = email.utils
-        from agent.validation.schemas import fast_engine
+        from agent.engines import jsonschema_rs_engine as fast_engine
         fast_engine()
         assert sys.modules['email.utils'] is before and sys.modules['email'].utils is before
         assert sys.modules['jsonschema_rs.jsonschema_rs'].__build__['info-time'] is not None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from functools import cache, cached_property
-from types import ModuleType
 from typing import Any, NamedTuple
 
 from agent import resources
+from agent.engines import jsonschema_rs_engine
 from agent.validation.violations import RULES, Violation, json_path, rule
 
 SCHEMA_FILES = {
@@ -30,36 +29,6 @@ def load_file(file: str) -> dict[str, Any]:
     """A schema of ``schemas/`` by file name, read once per process (the tool definitions and the checks share it)."""
     schema: dict[str, Any] = json.loads(resources.read("schemas", file))
     return schema
-
-
-@cache
-def fast_engine() -> ModuleType:
-    """jsonschema-rs, imported without the one stdlib module its build metadata drags in.
-
-    At import, jsonschema-rs (through pyo3-built) parses its own build time with ``email.utils``, which imports
-    ``socket``, ``datetime``, ``random``, ``urllib.parse`` and ``calendar`` with ``locale``: ~1.3 MB of objects and
-    about half the module's import time here, for a ``__build__["info-time"]`` nothing reads (PyO3/pyo3-built#29). While
-    it is imported, ``email.utils`` is a stand-in whose ``parsedate_to_datetime`` gives ``None`` (so that entry is
-    ``None``); the stand-in is removed at once, so a later ``import email.utils`` (the anthropic SDK's HTTP stack) gets
-    the real module. Called once per process, from the main thread, before anything else could want ``email.utils``;
-    when ``email.utils`` is already imported, it is used as it is.
-    """
-    if "jsonschema_rs" in sys.modules or "email.utils" in sys.modules:
-        import jsonschema_rs
-
-        return jsonschema_rs
-    stand_in = ModuleType("email.utils", "A stand-in while jsonschema-rs is imported (agent.validation.schemas).")
-    stand_in.parsedate_to_datetime = lambda _text: None  # type: ignore[attr-defined]
-    sys.modules["email.utils"] = stand_in
-    try:
-        import jsonschema_rs
-    finally:
-        if sys.modules.get("email.utils") is stand_in:
-            del sys.modules["email.utils"]
-        email = sys.modules.get("email")
-        if email is not None and getattr(email, "utils", None) is stand_in:
-            del email.utils
-    return jsonschema_rs
 
 
 @cache
@@ -101,7 +70,7 @@ class Checker:
     @cached_property
     def _fast(self) -> Any:
         """jsonschema-rs's validator; None for a schema it cannot compile (python-jsonschema then checks alone)."""
-        jsonschema_rs = fast_engine()
+        jsonschema_rs = jsonschema_rs_engine()
         try:
             registry = self.resources.fast if self.resources else None
             return jsonschema_rs.validator_for(dict(self.schema), registry=registry, validate_formats=False)
@@ -126,7 +95,7 @@ class Resources:
 
     @cached_property
     def fast(self) -> Any:
-        return fast_engine().Registry(list(self.documents.items()))
+        return jsonschema_rs_engine().Registry(list(self.documents.items()))
 
     @cached_property
     def full(self) -> Any:
