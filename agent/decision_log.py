@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 Entry = dict[str, Any]
 DEVOPS = b'"devops"'
+ESCAPE = b"\\u"
+"""A ``\\uXXXX`` escape: how any character of a JSON string may be written, so a line holding one may name the epic or
+the agent a byte search looks for without holding their bytes (``"EP\\u002d001"``). Where missing a line would be
+fail-open (quality's word, the epic's newest iteration), such lines are parsed too."""
 _CHUNK = 1 << 20
 _LONGEST_LINE = 16 << 20
 TOO_LONG = b"\x00(a line longer than 16 MiB, not read)"
@@ -121,24 +125,24 @@ def newest(path: Path, match: Callable[[Entry], bool], needle: bytes, other: byt
 def by_agent(path: Path, epic_id: str, agent: str) -> Iterator[Entry]:
     """``agent``'s entries about ``epic_id``, newest first, its name and the epic's id in any case (another agent's
     writer spells them as it likes: ``Quality``, ``ep-001``); the file is searched backwards for the epic's id."""
-    for entry in _entries_with(path, _needle(epic_id).lower(), agent.encode(), fold=True):
+    for entry in _entries_with(path, _needle(epic_id).lower(), agent.encode(), fold=True, escaped=True):
         if word(entry.get("agent")) == agent and word(str(entry.get("epic_id"))) == word(epic_id):
             yield entry
 
 
-def _entries_with(path: Path, needle: bytes, other: bytes, *, fold: bool = False) -> Iterator[Entry]:
+def _entries_with(path: Path, needle: bytes, other: bytes, *, fold: bool = False, escaped: bool = False) -> Iterator[Entry]:
     """The entries, newest first, of the lines that hold ``needle`` (searched for from the end; in any case with
     ``fold``, ``needle`` then in lower case) and ``other`` (in any case, in each line found; lower-case bytes): only
-    those lines are parsed."""
-    for line in _lines_with(path, needle, fold=fold):
-        if other in line.lower():
+    those lines are parsed. With ``escaped``, so is every line holding an ``ESCAPE``, which may spell either."""
+    for line in _lines_with(path, needle, ESCAPE, fold=fold) if escaped else _lines_with(path, needle, fold=fold):
+        if other in line.lower() or (escaped and ESCAPE in line):
             entry = parse(line)
             if entry is not None:
                 yield entry
 
 
-def _lines_with(path: Path, needle: bytes, *, fold: bool = False) -> Iterator[bytes]:
-    """Every line holding ``needle`` (which holds no newline), newest first, found by a byte search backwards
+def _lines_with(path: Path, *needles: bytes, fold: bool = False) -> Iterator[bytes]:
+    """Every line holding one of ``needles`` (which hold no newline), newest first, found by a byte search backwards
     through blocks of ``_CHUNK`` bytes (``bytes.rfind``, not a Python step per line); one longer than
     ``_LONGEST_LINE`` is passed over, and never held whole. The file is read, not memory-mapped: other agents append
     to it, and a mapped file cut short under the reader kills it (SIGBUS)."""
@@ -162,13 +166,14 @@ def _lines_with(path: Path, needle: bytes, *, fold: bool = False) -> Iterator[by
             if start > 0 and not 0 < first < cut:  # no whole line: read on before it, or let it go when it is too long
                 position, size, dropping = (start, _CHUNK, True) if cut > _LONGEST_LINE + 1 else (position, size * 2, dropping)
                 continue
-            end = cut
-            while (at := hay.rfind(needle, first, end)) >= 0:
+            found = [hay.rfind(needle, first, cut) for needle in needles]  # the last place of each needle in the whole lines
+            while (at := max(found)) >= 0:
                 line_start, line_end = block.rfind(b"\n", max(first - 1, 0), at) + 1, block.find(b"\n", at, cut)
                 line_end = cut if line_end < 0 else line_end
                 if line_end - line_start <= _LONGEST_LINE:
                     yield block[line_start:line_end]
-                end = line_start
+                # a needle found in this line is looked for again before it; one found earlier keeps its place
+                found = [place if place < line_start else hay.rfind(n, first, line_start) for n, place in zip(needles, found, strict=True)]
             position, size, dropping = start + first, _CHUNK, False
 
 
@@ -198,12 +203,14 @@ def find_devops(path: Path, epic_id: str, iteration: int) -> Entry | None:
 
 
 def entries_from_end(path: Path, epic_id: str) -> Iterator[Entry]:
-    """The entries about this epic (or naming no epic), newest first, parsed only as far as the caller reads."""
-    needle, key = _needle(epic_id), b'"epic_id"'
+    """The entries about this epic, its id in any case (as :func:`by_agent` reads them), or naming no epic, newest
+    first, parsed only as far as the caller reads: a line is skipped unparsed only when it names an epic and cannot
+    name this one (it holds neither the id, in any case, nor an ``ESCAPE``)."""
+    needle, key = _needle(epic_id).lower(), b'"epic_id"'
     for line in lines_from_end(path):
-        if needle in line or key not in line:
+        if key not in line or needle in line.lower() or ESCAPE in line:
             entry = parse(line)
-            if entry is not None and str(entry.get("epic_id", epic_id)) == epic_id:
+            if entry is not None and word(str(entry.get("epic_id", epic_id))) == word(epic_id):
                 yield entry
 
 

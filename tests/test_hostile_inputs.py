@@ -1243,6 +1243,36 @@ def test_quality_s_log_line_counts_whatever_the_case_of_the_epic_id(project: Pat
     assert got == 4 and "quality's newest log line for iteration 1 says \"rejected\"" in out["reason"]
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"agent":"quality","decision":"rejected","epic_id":"EP\\u002d001","iteration":1}',
+        '{"agent":"\\u0071uality","decision":"rejected","epic_id":"EP-001","iteration":1}',
+        '{"\\u0061gent":"quality","decision":"rejected","epic_id":"\\u0065p-001","iteration":1}',
+    ],
+)
+def test_quality_s_log_line_counts_however_its_writer_escapes_it(project: Path, capsys: pytest.CaptureFixture[str], line: str) -> None:
+    """JSON may write any character of a string as an escape; a byte search for the epic's id or quality's name would
+    not see such a line, so it is read whole."""
+    with (project / "consensus/current/decision_log.jsonl").open("a") as handle:
+        handle.write(line + "\n")
+    got, out, _ = run(capsys, project)
+    assert got == 4 and "quality's newest log line for iteration 1 says \"rejected\"" in out["reason"]
+
+
+@pytest.mark.parametrize("epic_id", ["ep-001", "EP\\u002d001", " Ep-001 "])
+def test_the_log_s_newest_iteration_counts_whatever_the_spelling_of_the_epic_id(
+    per_epic: Path, capsys: pytest.CaptureFixture[str], epic_id: str
+) -> None:
+    """Quality has moved on to iteration 2 (its line spelled by a sloppier writer): review.json's iteration 1 is stale."""
+    with (per_epic / "consensus/decision_log.jsonl").open("a") as log:
+        log.write('{"agent": "quality", "epic_id": "' + epic_id + '", "iteration": 2, "decision": "request"}\n')
+    before = snapshot(per_epic)
+    code, _out, err = run(capsys, per_epic)
+    assert code == 2 and "is for iteration 1 but decision_log.jsonl iteration is 2" in err
+    assert snapshot(per_epic) == before
+
+
 def test_the_offline_planner_passes_its_own_runbook_whatever_the_upstream_characters(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
