@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from agent import collector
 from agent.documents import open_file
-from agent.errors import CommitError, InputError, hidden
+from agent.errors import CommitError, InputError, hidden, printable
 from agent.files import sha256_of
-from agent.names import word
+from agent.names import folded, looks_like
 
 if TYPE_CHECKING:
     from agent.workspace import Workspace
@@ -30,7 +30,16 @@ DEVOPS = b'"devops"'
 ESCAPE = b"\\u"
 """A ``\\uXXXX`` escape: how any character of a JSON string may be written, so a line holding one may name the epic or
 the agent a byte search looks for without holding their bytes (``"EP\\u002d001"``). Where missing a line would be
-fail-open (quality's word, the epic's newest iteration), such lines are parsed too."""
+fail-open (quality's word, the epic's newest iteration: :func:`about`, :func:`entries_from_end`), such lines are read
+too, when what they hold could spell an id or a name (``_COULD_SPELL``)."""
+_ESCAPE_SPELLS = re.compile(rb"\\u(?:00|0[34]|200[b-f]|201[01]|202[a-e]|206|f[ef]|212a)", re.IGNORECASE)
+_RAW_SPELLS = re.compile(rb"[\xc2\xc3\xcd-\xd3]|\xe2\x80[\x8b-\x91\xaa-\xae]|\xe2\x81[\xa0-\xaf]|\xe2\x84\xaa|\xef(?:\xbb\xbf|[\xbc\xbd])")
+_COULD_SPELL = re.compile(_ESCAPE_SPELLS.pattern + b"|" + _RAW_SPELLS.pattern, re.IGNORECASE)
+"""What in a line could spell a letter, digit or hyphen of an epic id or an agent's name, or hide a character inside one,
+escaped or raw (UTF-8): ASCII and Latin-1, Greek and Cyrillic, zero-width characters and hyphens, bidi and invisible
+characters, the BOM and full-width forms, the Kelvin sign. Other non-ASCII text (an em dash, curly quotes, emoji;
+Python's ``json.dumps`` escapes every one) cannot, so a line holding only that is not read whole: a log full of such
+lines costs a search, not a parse per line."""
 _CHUNK = 1 << 20
 _LONGEST_LINE = 16 << 20
 TOO_LONG = b"\x00(a line longer than 16 MiB, not read)"
@@ -122,27 +131,96 @@ def newest(path: Path, match: Callable[[Entry], bool], needle: bytes, other: byt
     return next((entry for entry in _entries_with(path, needle, other) if match(entry)), None)
 
 
-def by_agent(path: Path, epic_id: str, agent: str) -> Iterator[Entry]:
-    """``agent``'s entries about ``epic_id``, newest first, its name and the epic's id in any case (another agent's
-    writer spells them as it likes: ``Quality``, ``ep-001``); the file is searched backwards for the epic's id."""
-    for entry in _entries_with(path, _needle(epic_id).lower(), agent.encode(), fold=True, escaped=True):
-        if word(entry.get("agent")) == agent and word(str(entry.get("epic_id"))) == word(epic_id):
-            yield entry
+READ_KEYS = frozenset({"agent", "decision", "epic_id", "iteration"})
+"""The keys the gates read of another agent's line."""
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
-def _entries_with(path: Path, needle: bytes, other: bytes, *, fold: bool = False, escaped: bool = False) -> Iterator[Entry]:
-    """The entries, newest first, of the lines that hold ``needle`` (searched for from the end; in any case with
-    ``fold``, ``needle`` then in lower case) and ``other`` (in any case, in each line found; lower-case bytes): only
-    those lines are parsed. With ``escaped``, so is every line holding an ``ESCAPE``, which may spell either."""
-    for line in _lines_with(path, needle, ESCAPE, fold=fold) if escaped else _lines_with(path, needle, fold=fold):
-        if other in line.lower() or (escaped and ESCAPE in line):
+class Unclear(ValueError):
+    """A line the gates cannot read as every reader would read it; the message says why."""
+
+
+def about(path: Path, epic_id: str) -> Iterator[tuple[bytes, Entry | Unclear]]:
+    """The lines that may be about ``epic_id``, newest first, each read strictly (:func:`read_strictly`: the entry, or
+    why it cannot be read): those holding the epic's id in any case, or an escape that could spell it (``_COULD_SPELL``).
+    A line naming its epic otherwise (raw look-alike characters, an em dash for a letter, or no epic at all, which the
+    protocol's lines never do) is not found: searching for an agent's name as well cost ~10 times as much on a log
+    where most lines are that agent's for other epics, and raw characters would need a look at every byte."""
+    for line in _lines_with(path, _needle(epic_id).lower(), pattern=_ESCAPE_SPELLS, fold=True):
+        try:
+            yield line, read_strictly(line)
+        except Unclear as unclear:
+            yield line, unclear
+
+
+def read_strictly(line: bytes) -> Entry:
+    """``line`` as one JSON object that every reader reads alike, or :class:`Unclear`: not one JSON object (torn, two
+    on a line, not UTF-8, an integer Python refuses), a key twice (readers keep the first or the last), or a key a
+    person reads as one the gates read, spelled another way (``Decision``, ``agent ``, a Cyrillic letter)."""
+    # A key twice needs the pairs; a read key can be there twice only when its text is, or escaped (else: C speed).
+    twice = ESCAPE in line or any(line.count(quoted) > 1 for quoted in _QUOTED_KEYS)
+    try:
+        text = line.decode("utf-8")  # UTF-8 only: json.loads would take UTF-16 bytes
+        value = json.loads(text, object_pairs_hook=_once) if twice else json.loads(text)
+    except Unclear:
+        raise
+    except (ValueError, RecursionError):
+        raise Unclear("not one JSON object in UTF-8") from None
+    if not isinstance(value, dict):
+        raise Unclear("not a JSON object")
+    odd = sorted(key for key in value if key not in READ_KEYS and _reads_as_read_key(key))
+    if odd:
+        raise Unclear(f"the key {odd[0]!r} reads as one the gates read")
+    return value
+
+
+def _could_spell(line: bytes) -> bool:
+    if line.isascii():  # escapes only: the pattern with a literal start, several times faster
+        return ESCAPE in line and _ESCAPE_SPELLS.search(line) is not None
+    return _COULD_SPELL.search(line) is not None
+
+
+_QUOTED_KEYS = tuple(f'"{key}"'.encode() for key in sorted(READ_KEYS))
+
+
+def _reads_as_read_key(key: str) -> bool:
+    if key.isascii() and key.isprintable():  # the common case, without NFKC
+        return key.strip().lower() in READ_KEYS
+    return looks_like(key, READ_KEYS)
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        twice = next(key for n, (key, _) in enumerate(pairs) if any(key == other for other, _ in pairs[:n]))
+        raise Unclear(f"the key {twice!r} twice")
+    return found
+
+
+def mentions(line: bytes, *words: str) -> bool:
+    """Whether ``line`` as a person reads it (``\\uXXXX`` escapes decoded, then :func:`folded`) holds each of ``words``."""
+    text = folded(_ESCAPED.sub(lambda found: chr(int(found[1], 16)), line.decode("utf-8", "replace")))
+    return all(folded(each) in text for each in words)
+
+
+def excerpt(line: bytes, limit: int = 160) -> str:
+    text = line.decode("utf-8", "replace")
+    return printable(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _entries_with(path: Path, needle: bytes, other: bytes) -> Iterator[Entry]:
+    """The entries, newest first, of the lines that hold ``needle`` (searched for from the end) and ``other``: only
+    those lines are parsed."""
+    for line in _lines_with(path, needle):
+        if other in line:
             entry = parse(line)
             if entry is not None:
                 yield entry
 
 
-def _lines_with(path: Path, *needles: bytes, fold: bool = False) -> Iterator[bytes]:
-    """Every line holding one of ``needles`` (which hold no newline), newest first, found by a byte search backwards
+def _lines_with(path: Path, *needles: bytes, pattern: re.Pattern[bytes] | None = None, fold: bool = False) -> Iterator[bytes]:
+    """Every line holding one of ``needles`` or a match of ``pattern`` (neither spanning a newline), newest first, found
+    by a byte search backwards
     through blocks of ``_CHUNK`` bytes (``bytes.rfind``, not a Python step per line); one longer than
     ``_LONGEST_LINE`` is passed over, and never held whole. The file is read, not memory-mapped: other agents append
     to it, and a mapped file cut short under the reader kills it (SIGBUS)."""
@@ -167,13 +245,16 @@ def _lines_with(path: Path, *needles: bytes, fold: bool = False) -> Iterator[byt
                 position, size, dropping = (start, _CHUNK, True) if cut > _LONGEST_LINE + 1 else (position, size * 2, dropping)
                 continue
             found = [hay.rfind(needle, first, cut) for needle in needles]  # the last place of each needle in the whole lines
-            while (at := max(found)) >= 0:
+            matched = [match.start() for match in pattern.finditer(block, first, cut)] if pattern else []
+            while (at := max(found + matched[-1:])) >= 0:
                 line_start, line_end = block.rfind(b"\n", max(first - 1, 0), at) + 1, block.find(b"\n", at, cut)
                 line_end = cut if line_end < 0 else line_end
                 if line_end - line_start <= _LONGEST_LINE:
                     yield block[line_start:line_end]
                 # a needle found in this line is looked for again before it; one found earlier keeps its place
                 found = [place if place < line_start else hay.rfind(n, first, line_start) for n, place in zip(needles, found, strict=True)]
+                while matched and matched[-1] >= line_start:
+                    matched.pop()
             position, size, dropping = start + first, _CHUNK, False
 
 
@@ -203,15 +284,26 @@ def find_devops(path: Path, epic_id: str, iteration: int) -> Entry | None:
 
 
 def entries_from_end(path: Path, epic_id: str) -> Iterator[Entry]:
-    """The entries about this epic, its id in any case (as :func:`by_agent` reads them), or naming no epic, newest
-    first, parsed only as far as the caller reads: a line is skipped unparsed only when it names an epic and cannot
-    name this one (it holds neither the id, in any case, nor an ``ESCAPE``)."""
-    needle, key = _needle(epic_id).lower(), b'"epic_id"'
+    """The entries about this epic (its id as a person reads it, :func:`~agent.names.looks_like`) or naming no epic,
+    newest first, parsed only as far as the caller reads. A line holding ``"epic_id"`` is skipped unparsed when nothing
+    in it could spell this epic's id: not the id in any case, nor what ``_COULD_SPELL`` finds (a line whose only
+    ``"epic_id"`` is nested, so that it names no epic at the top, is skipped too). A line that may be about the epic
+    and cannot be read alike by every reader (:func:`read_strictly`) raises :class:`Unclear`, naming it."""
+    needle, key, epic = _needle(epic_id).lower(), b'"epic_id"', folded(epic_id)
     for line in lines_from_end(path):
-        if key not in line or needle in line.lower() or ESCAPE in line:
-            entry = parse(line)
-            if entry is not None and word(str(entry.get("epic_id", epic_id))) == word(epic_id):
-                yield entry
+        if not line.strip():
+            continue
+        if key in line and needle not in line.lower() and not _could_spell(line):
+            continue  # names an epic, and nothing in it could spell this one
+        try:
+            entry = read_strictly(line)
+        except Unclear as unclear:
+            if key not in line or mentions(line, epic_id):
+                raise Unclear(f"{unclear}: {excerpt(line)}") from None
+            continue
+        named = entry.get("epic_id")
+        if named is None or looks_like(str(named), {epic}):
+            yield entry
 
 
 def latest_iteration(path: Path, epic_id: str) -> int | None:

@@ -22,8 +22,12 @@ def pydantic_core_engine() -> ModuleType:
     The package's ``__init__`` imports its schema-builder module and typing_extensions (with ``inspect``, ``ast``,
     ``decimal``…): ~2.8 MB of objects and ~20 ms of a run here in a slow hour, for dict builders the views do not
     need (`agent.views` writes its schema dicts itself). The engine is the same module either way: it is registered
-    under its own name, so a later ``import pydantic_core`` (pydantic, the anthropic SDK) reuses it. Anything
-    unexpected (another layout, a loader that is not an extension's) falls back to the ordinary import.
+    under its own name, so a later ``import pydantic_core`` (pydantic, the anthropic SDK) reuses it: the same
+    classes, ``from pydantic_core import …`` and ``import pydantic_core._pydantic_core as engine`` work. One difference
+    remains: the package then has no ``_pydantic_core`` attribute (the import system sets it only on a module it loads
+    itself), which neither pydantic nor the SDK reads. Anything unexpected (another layout, a loader that is not an
+    extension's) falls back to the ordinary import. Called when `agent.views` is first imported, from the main thread
+    before any other starts (the check and the load hold no lock).
     """
     loaded = sys.modules.get(ENGINE)
     if loaded is not None:
@@ -61,14 +65,25 @@ def jsonschema_rs_engine() -> ModuleType:
 
         return jsonschema_rs
     stand_in = ModuleType("email.utils", "A stand-in while jsonschema-rs is imported (agent.engines).")
-    stand_in.parsedate_to_datetime = lambda _text: None  # type: ignore[attr-defined]
+    stand_in.parsedate_to_datetime = _unparsed  # type: ignore[attr-defined]
     sys.modules["email.utils"] = stand_in
     try:
         import jsonschema_rs
+    except Exception:  # a release that wants more of email.utils than the stand-in has: the ordinary import, then
+        _remove(stand_in)
+        import jsonschema_rs
     finally:
-        if sys.modules.get("email.utils") is stand_in:
-            del sys.modules["email.utils"]
-        email = sys.modules.get("email")
-        if email is not None and getattr(email, "utils", None) is stand_in:
-            del email.utils
+        _remove(stand_in)
     return jsonschema_rs
+
+
+def _unparsed(_text: str) -> None:
+    """The stand-in's ``parsedate_to_datetime``: the build time is left unparsed."""
+
+
+def _remove(stand_in: ModuleType) -> None:
+    if sys.modules.get("email.utils") is stand_in:
+        del sys.modules["email.utils"]
+    email = sys.modules.get("email")
+    if email is not None and getattr(email, "utils", None) is stand_in:
+        del email.utils

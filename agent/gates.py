@@ -7,15 +7,13 @@ fails closed: anything short of an unambiguous approval and an unambiguous pass 
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
+from agent import decision_log
 from agent.artifacts import Veto
-from agent.decision_log import by_agent
-from agent.errors import hidden
 from agent.inputs import Inputs
-from agent.names import word
+from agent.names import looks_like, word
 from agent.upstream import MAX_EVIDENCE, Review, ScanReading, blockers, describe, read_iteration, read_scan, shown
 
 REVIEW = "artifacts/review.json"
@@ -73,31 +71,60 @@ def other_iteration(inputs: Inputs) -> str | None:
 
 _QUALITY_CONCURS = frozenset({"approve", "approved", "request", "response"})
 """The protocol's message types other than a veto: any other word from quality (``rejected``, none) may be one."""
+_APPROVES = frozenset({"approve", "approved"})
 
 
 def quality_dissent(inputs: Inputs) -> str | None:
     """Why quality's own word elsewhere contradicts review.json's approval, or None: a message from quality in the inbox
     about this epic and iteration that is a veto or of a type the protocol does not name, or quality's newest
-    decision-log line for them that does not approve."""
+    decision-log line for them that does not approve (see :func:`_quality_logged`)."""
     for message in inputs.messages:
         ours = word(message.epic_id) in (None, word(inputs.epic_id)) and message.iteration in (None, inputs.iteration)
         if ours and word(message.sender) == "quality" and message.type not in _QUALITY_CONCURS:
             kind = "a veto" if message.type == "veto" else f"of type {shown(message.type)}, which the protocol does not know"
             return f"quality's message {message.label} is {kind}, though {REVIEW} approves"
-    for entry in by_agent(inputs.workspace.decision_log, inputs.epic_id, "quality"):
-        said = entry.get("decision")  # a line that decides nothing says nothing either way
-        if said is not None and _logged_iteration(entry) == inputs.iteration:
-            if word(said) in {"approve", "approved"}:
-                return None
-            return f"quality's newest log line for iteration {inputs.iteration} says {shown(said)}, though {REVIEW} approves"
+    return _quality_logged(inputs)
+
+
+def _quality_logged(inputs: Inputs) -> str | None:
+    """Quality's newest decisive log line for this epic and iteration must approve. Read as a person reads it, failing
+    closed: a line that could be quality's word and reads differently to different readers (torn, a key twice or spelled
+    another way) dissents; so does one whose agent, epic id or iteration only looks like quality's, this epic's or this
+    one (a Cyrillic letter, full-width digits, ``"v1"``), unless it approves, which then approves nothing."""
+    for line, read in decision_log.about(inputs.workspace.decision_log, inputs.epic_id):
+        if isinstance(read, decision_log.Unclear):
+            if decision_log.mentions(line, "quality", inputs.epic_id):
+                could = f"a decision-log line that could be quality's word on {inputs.epic_id}"
+                return f"{could} reads differently to different readers ({read}): {decision_log.excerpt(line)}"
+            continue
+        verdict = _quality_verdict(read, inputs)
+        if verdict == "approves":
+            return None
+        if verdict == "dissents":
+            said = shown(read.get("decision"))
+            return f"quality's newest log line for iteration {inputs.iteration} says {said}, though {REVIEW} approves"
     return None
 
 
-def _logged_iteration(entry: dict[str, Any]) -> int | None:
-    try:
-        return read_iteration(entry.get("iteration"))
-    except ValueError:
+def _quality_verdict(entry: dict[str, Any], inputs: Inputs) -> Literal["approves", "dissents"] | None:
+    """What one log line says of this epic and iteration as quality's word; None when it is not that (another agent,
+    epic or iteration, or no ``decision``). A line naming no epic or iteration speaks of the current ones."""
+    agent, epic, decision = entry.get("agent"), entry.get("epic_id"), entry.get("decision")
+    if decision is None or not isinstance(agent, str) or not looks_like(agent, {"quality"}):
         return None
+    if epic is not None and not looks_like(str(epic), {word(inputs.epic_id) or ""}):
+        return None
+    try:
+        iteration, readable = read_iteration(entry.get("iteration")), True
+    except ValueError:
+        iteration, readable = None, False
+    if iteration not in (None, inputs.iteration):
+        return None
+    exact = agent.isascii() and word(agent) == "quality" and readable  # str.lower() maps the Kelvin sign to k: ASCII only
+    exact = exact and (epic is None or (str(epic).isascii() and word(str(epic)) == word(inputs.epic_id)))
+    if word(decision) in _APPROVES:
+        return "approves" if exact else None  # an approval that only looks like quality's approves nothing
+    return "dissents"
 
 
 GATE_FIELDS = {
@@ -114,16 +141,8 @@ def other_spellings(inputs: Inputs) -> str | None:
     approval = inputs.review.approval_block
     extras = (inputs.review.extra, inputs.implementation.extra, approval.extra if approval else {})
     places = zip(GATE_FIELDS.items(), extras, strict=True)
-    found = [f"{where}{key!r}" for (where, names), extra in places for key in extra if _looks_like(key, names)]
+    found = [f"{where}{key!r}" for (where, names), extra in places for key in extra if looks_like(key, names)]
     return f"a field the gates read is spelled another way: {', '.join(found)} (which one counts is ambiguous)" if found else None
-
-
-def _looks_like(key: str, names: frozenset[str]) -> bool:
-    """A key a person reads as one of ``names``: in any case or spacing, once NFKC-folded with what is hidden dropped
-    (full-width letters, a zero-width space), or letter for letter but where its letter is not ASCII (a Cyrillic U+0435)."""
-    folded = "".join(ch for ch in unicodedata.normalize("NFKC", key) if not hidden(ch)).strip().casefold()
-    same = (len(folded) == len(n) and all(a == b or not a.isascii() for a, b in zip(folded, n, strict=True)) for n in names)
-    return word(key) in names or folded in names or (not folded.isascii() and any(same))
 
 
 def unread_messages(inputs: Inputs) -> str | None:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from agent.decision_log import entries_from_end, find_devops
+from agent.decision_log import Unclear, entries_from_end, find_devops
 from agent.documents import load_json_file, load_yaml_file, parse_json, parse_yaml, read_text
 from agent.errors import InputError, printable
 from agent.names import is_epic_id
@@ -232,15 +232,21 @@ def _said(where: str, raw: Any) -> _Said:
 
 
 def _from_log(path: Path, epic_id: str, where: str) -> _Said:
-    """The newest good iteration the log gives this epic (read from the end); bad ones logged after it are problems."""
+    """The newest good iteration the log gives this epic (read from the end); bad ones logged after it are problems. A
+    line about the epic that readers could read differently (torn, a key twice or spelled another way) is exit 2: it
+    could hold a newer iteration."""
     problems: list[str] = []
-    for entry in entries_from_end(path, epic_id):
-        if entry.get("iteration") is None:
-            continue
-        said = _said(where, entry["iteration"])
-        if said.value is not None:
-            return _Said(where, said.value, problems)
-        problems += said.problems
+    try:
+        for entry in entries_from_end(path, epic_id):
+            if entry.get("iteration") is None:
+                continue
+            said = _said(where, entry["iteration"])
+            if said.value is not None:
+                return _Said(where, said.value, problems)
+            problems += said.problems
+    except Unclear as unclear:
+        reason = f"cannot tell {epic_id}'s newest iteration: a line about it reads differently to different readers ({unclear})"
+        raise InputError(path, reason + "; mend or remove it") from None
     return _Said(where, None, problems)
 
 

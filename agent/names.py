@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
 from typing import TypeGuard
 
+from agent.errors import hidden
 from agent.files import sha256
 
 EPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -21,6 +23,24 @@ _NOT_LABEL = re.compile(r"[^a-z0-9]+")
 def word(value: object) -> str | None:
     """A word as the gates compare it, whatever its case and surrounding spaces; anything but a string reads as None."""
     return value.strip().lower() if isinstance(value, str) else None
+
+
+def folded(text: str) -> str:
+    """``text`` as a person reads it: NFKC-folded (full-width forms, the Kelvin sign), what is hidden dropped, stripped
+    and case-folded."""
+    if text.isascii() and text.isprintable():  # the common case: nothing to fold but the case
+        return text.strip().lower()
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if not hidden(ch)).strip().casefold()
+
+
+def looks_like(text: str, names: Collection[str]) -> bool:
+    """``text`` reads to a person as one of ``names`` (lower-case ASCII): in any case or spacing, once :func:`folded`
+    (full-width letters, a zero-width space), or letter for letter but where its letter is not ASCII (a Cyrillic U+0435)."""
+    seen = folded(text)
+    if seen.isascii() and text.isascii():
+        return seen in names
+    same = (len(seen) == len(n) and all(a == b or not a.isascii() for a, b in zip(seen, n, strict=True)) for n in names)
+    return word(text) in names or seen in names or (not seen.isascii() and any(same))
 
 
 def is_epic_id(text: str) -> bool:

@@ -29,22 +29,27 @@ def _schema(kind: str, **fields: Any) -> Any:
 
 
 def str_schema(serialization: Any = None) -> Any:
+    """A string (``serialization``: how it is written out)."""
     return _schema("str", serialization=serialization)
 
 
 def int_schema() -> Any:
+    """An integer."""
     return _schema("int")
 
 
 def any_schema() -> Any:
+    """Any value, kept as it is."""
     return _schema("any")
 
 
 def list_schema(items_schema: Any = None) -> Any:
+    """A list (of ``items_schema`` when given)."""
     return _schema("list", items_schema=items_schema)
 
 
 def nullable_schema(schema: Any) -> Any:
+    """``schema`` or null."""
     return _schema("nullable", schema=schema)
 
 

@@ -132,20 +132,29 @@ def floor_rows(bench: Bench) -> list[Row]:
 
 
 def big_log_rows(bench: Bench) -> list[Row]:
-    ws = bench.workspace("big-log")
-    log = ws / "consensus" / "current" / "decision_log.jsonl"
-    with log.open("a", encoding="utf-8") as handle:
-        for i in range(200_000):
-            agent = "devops" if i % 7 == 0 else "quality"
-            entry = {"timestamp": "2026-11-01T00:00:00Z", "agent": agent, "decision": "approve", "epic_id": f"EP-{9000 + i}"}
-            handle.write(json.dumps(entry) + "\n")
-    run = bench.time_agent("run", "--backend", "offline", "--force", "--workspace", str(ws))
-    no_tools = Bench(bench.root, bench.tmp, bench.runs, {"DEVOPS_AGENT_EXTERNAL_TOOLS": "off"})
-    validate = no_tools.time_agent("validate", "--workspace", str(ws))
-    return [
-        ("200,000-line decision log (1 in 7 devops): offline run", "≤ 0.6 s", ms(run)),
-        ("200,000-line decision log (1 in 7 devops): validate, tools off", "≤ 0.6 s", ms(validate)),
-    ]
+    rows: list[Row] = []
+    # Another agent's writer with json.dumps's defaults escapes every non-ASCII character: an em dash cannot spell an
+    # epic id (the search stays a search), a Latin-1 letter can (every such line is read: the worst case, not a goal).
+    variants = (
+        ("", None, None),
+        (", an escaped em dash on every line", "ok \u2014 ship it", 5),
+        (", an escaped \u00e9 on every line", "caf\u00e9", 3),
+    )
+    for label, reason, runs in variants:
+        ws = bench.workspace("big-log")
+        log = ws / "consensus" / "current" / "decision_log.jsonl"
+        with log.open("a", encoding="utf-8") as handle:
+            for i in range(200_000):
+                agent = "devops" if i % 7 == 0 else "quality"
+                entry = {"timestamp": "2026-11-01T00:00:00Z", "agent": agent, "decision": "approve", "epic_id": f"EP-{9000 + i}"}
+                handle.write(json.dumps(entry | ({"reason": reason} if reason else {})) + "\n")
+        run = bench.time_agent("run", "--backend", "offline", "--force", "--workspace", str(ws), runs=runs)
+        rows.append((f"200,000-line decision log (1 in 7 devops{label}): offline run", "" if label else "≤ 0.6 s", ms(run)))
+        if not label:
+            no_tools = Bench(bench.root, bench.tmp, bench.runs, {"DEVOPS_AGENT_EXTERNAL_TOOLS": "off"})
+            validate = no_tools.time_agent("validate", "--workspace", str(ws))
+            rows.append(("200,000-line decision log (1 in 7 devops): validate, tools off", "≤ 0.6 s", ms(validate)))
+    return rows
 
 
 def inbox_rows(bench: Bench) -> list[Row]:

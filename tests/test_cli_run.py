@@ -225,6 +225,7 @@ def test_validate_and_offline_never_import_anthropic_pydantic_models_nor_python_
         f"main(['run', '--backend', 'offline', '--workspace', {str(project)!r}])\n"
         "assert 'shutil' not in sys.modules, 'shutil (with bz2 and lzma) imported by a run that calls no tool'\n"
         "assert '_hashlib' not in sys.modules, 'OpenSSL loaded for a few SHA-256 digests the interpreter computes itself'\n"
+        "assert 'email.utils' not in sys.modules, 'jsonschema-rs imported with the email.utils its build metadata asks for'\n"
         f"main(['validate', '--workspace', {str(project)!r}])\n"
         "assert 'anthropic' not in sys.modules and 'httpx2' not in sys.modules, 'anthropic imported'\n"
         "assert 'pydantic' not in sys.modules, 'pydantic imported: the upstream views need pydantic-core alone'\n"

@@ -16,10 +16,11 @@ from pydantic_core import core_schema as cs
 
 from agent import views
 from agent.facts import as_list, as_text
+from tests.conftest import ROOT
 
 
 def run_fresh(code: str) -> None:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -37,6 +38,8 @@ def test_the_views_and_pydantic_core_share_one_engine_whichever_is_imported_firs
         assert agent.views.SchemaValidator is pydantic_core.SchemaValidator
         assert agent.views.ValidationError is pydantic_core.ValidationError
         assert sys.modules['pydantic_core._pydantic_core'].SchemaSerializer is pydantic_core.SchemaSerializer
+        import pydantic_core._pydantic_core as engine
+        assert engine.ValidationError is pydantic_core.ValidationError
         # pydantic's own use of the engine still works beside the views
         validator = pydantic_core.SchemaValidator(core_schema.int_schema())
         assert validator.validate_python('3') == 3
@@ -134,5 +137,22 @@ def test_an_email_utils_already_imported_is_left_as_it_is() -> None:
         fast_engine()
         assert sys.modules['email.utils'] is before and sys.modules['email'].utils is before
         assert sys.modules['jsonschema_rs.jsonschema_rs'].__build__['info-time'] is not None
+        """
+    )
+
+
+def test_a_jsonschema_rs_that_wants_more_of_email_utils_is_imported_the_ordinary_way() -> None:
+    run_fresh(
+        """
+        import sys
+        import agent.engines
+        def wants_more(_text):
+            raise AttributeError("a later release reads more of email.utils")
+        agent.engines._unparsed = wants_more
+        engine = agent.engines.jsonschema_rs_engine()
+        assert engine.validator_for({'type': 'integer'}).is_valid(3)
+        assert sys.modules['jsonschema_rs.jsonschema_rs'].__build__['info-time'] is not None  # the real email.utils parsed it
+        import email.utils
+        assert email.utils.formatdate and sys.modules['email'].utils is email.utils
         """
     )

@@ -322,3 +322,41 @@ def test_the_yaml_fast_path_is_taken_only_where_no_alias_or_merge_can_be() -> No
     assert len(plain) >= 15 and not any(c in t for t in plain for c in ("*", "<<", "!"))
     assert not _plain_tree("a: 1\n" * 5_000) and _plain_tree("a: 1\n" * 4_000)
     assert not _plain_tree("x: !<tag:yaml.org,2002:m%65rge> {a: 1}\n")  # a merge key spelled without "merge"
+
+
+# ---------------------------------------------------------------- the decision log's escape filter
+
+
+def _spelled(text: str) -> list[bytes]:
+    """``text`` as a line another writer may write it: raw UTF-8, and every character as a JSON escape."""
+    return [text.encode(), "".join(f"\\u{ord(ch):04x}" for ch in text).encode()]
+
+
+@pytest.mark.parametrize(
+    "characters",
+    [
+        [chr(c) for c in range(0x20, 0x7F)],  # ASCII, escaped (a serializer that escapes '-', '<', '&')
+        [chr(c) for c in range(0xA0, 0x100)],  # Latin-1: a no-break or soft hyphen, accented letters
+        [chr(c) for c in range(0x391, 0x3CA)] + [chr(c) for c in range(0x400, 0x460)],  # Greek and Cyrillic look-alikes
+        [chr(c) for c in range(0xFF01, 0xFF5F)],  # full-width forms
+        ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2010", "\u2011", "\u202a", "\u202e", "\u2060", "\u2066", "\u2069"],
+        ["\ufeff", "\u212a"],  # the BOM, the Kelvin sign
+    ],
+)
+def test_every_character_that_could_spell_an_id_or_a_name_sends_its_line_to_be_read(characters: list[str]) -> None:
+    from agent.decision_log import _COULD_SPELL
+
+    for ch in characters:
+        for form in _spelled(ch):
+            if not form.isascii() or form.startswith(b"\\u"):  # a raw ASCII character needs no filter: the needles find it
+                assert _COULD_SPELL.search(b'{"agent":"q' + form + b'ality"}'), (ch, form)
+
+
+@pytest.mark.parametrize("text", ["ok \u2014 ship it", "it\u2019s \u201cfine\u201d\u2026", "\U0001f680 \u2192 prod", "\u2022 item"])
+def test_text_that_cannot_spell_an_id_or_a_name_does_not(text: str) -> None:
+    """An em dash, curly quotes, arrows, emoji: what Python's json.dumps escapes in ordinary English text, on every line
+    of a log another agent writes; such lines stay a byte search, not a parse each."""
+    from agent.decision_log import _COULD_SPELL
+
+    for form in (text.encode(), json.dumps({"reason": text}).encode()):
+        assert not _COULD_SPELL.search(form), form

@@ -1260,6 +1260,75 @@ def test_quality_s_log_line_counts_however_its_writer_escapes_it(project: Path, 
     assert got == 4 and "quality's newest log line for iteration 1 says \"rejected\"" in out["reason"]
 
 
+_R = '"agent":"quality","epic_id":"EP-001","iteration":1'
+
+
+def _q(rest: str, head: str = _R) -> str:
+    return "{" + head + "," + rest + "}"
+
+
+@pytest.mark.parametrize(
+    ("lines", "code"),
+    [
+        ([_q('"decision":"rejected","decision":"approve"')], 4),  # a key twice: another reader keeps the first
+        ([_q('"decision":"rejected","agent":"developer"')], 4),
+        ([_q('"Decision":"rejected"')], 4),  # a key the gates read, spelled another way
+        ([_q('"decision ":"rejected"')], 4),
+        (['{"agent":"quality","epic_id":"EP-001","decision":"rejected"}'], 4),  # no iteration: the current one
+        (['{"agent":"quality","epic_id":"EP-001","iteration":"v1","decision":"rejected"}'], 4),  # an iteration that is not one
+        ([_q('"decision":"rejected"', _R.replace("quality", "qu\u0430lity"))], 4),  # a Cyrillic a
+        ([_q('"decision":"rejected"', _R.replace("quality", "quality\u200b"))], 4),  # a zero-width space
+        ([_q('"decision":"rejected"', _R.replace("EP-001", "\\uff25\\uff30\\uff0d\\uff10\\uff10\\uff11"))], 4),  # full-width, escaped
+        (['{"agent":"developer","epic_id":"EP-001","iter' + _q('"decision":"rejected"')], 4),  # after a torn write
+        ([_q('"decision":"rejected"') + ","], 4),  # not JSON
+        ([_q('"decision":"rejected","note":"caf\udce9"')], 4),  # not UTF-8 (a Latin-1 byte)
+        ([_q('"decision":"rejected"'), _q('"decision":"approve"', _R.replace("quality", "qu\u0430lity"))], 4),  # a look-alike's approval
+        ([_q('"decision":"approve"')], 0),
+        ([_q('"decision":"approve"', _R.replace("quality", "qu\u0430lity"))], 0),  # approves nothing; quality's own approval stands
+        (['{"agent":"developer","epic_id":"EP-001","note":"torn'], 0),  # unreadable, but not quality's word
+        (['{"agent":"developer","epic_id":"EP-002","x":1,"x":2}'], 0),
+        ([_q('"decision":"rejected"', _R.replace("EP-001", "EP-002"))], 0),  # another epic
+        ([_q('"decision":"rejected"', _R.replace(":1", ":2"))], 0),  # another iteration
+        (['{"agent":"quality","iteration":1,"decision":"rejected"}'], 0),  # names no epic: not found (the protocol's lines do)
+        ([_q('"decision":"rejected"', _R.replace("EP-001", "\uff25\uff30\uff0d\uff10\uff10\uff11"))], 0),  # raw full-width: not found
+        (['{"agent":"quality","epic_id":"EP\\u002d001","iteration":1,"decision":"rejected","epic_id":"EP-002"}'], 4),  # escaped and doubled
+    ],
+)
+def test_quality_s_log_line_is_read_as_a_person_reads_it_and_fails_closed(
+    project: Path, capsys: pytest.CaptureFixture[str], lines: list[str], code: int
+) -> None:
+    """Another agent's line may be torn, doubled or spelled oddly: one that could be quality's word for this epic and
+    iteration and reads differently to different readers, or only looks like it, never lets an approval through."""
+    with (project / "consensus/current/decision_log.jsonl").open("ab") as handle:
+        handle.write("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
+    got, out, _ = run(capsys, project)
+    assert got == code, out["reason"]
+    if code == 4:
+        assert "quality" in out["reason"] and ("reads differently" in out["reason"] or "newest log line" in out["reason"])
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "said"),
+    [
+        ('{"agent":"quality","epic_id":"EP-001","iteration":2,"decision":"request","epic_id":"EP-002"}', 2, "the key 'epic_id' twice"),
+        ('{"agent":"quality","epic_id":"EP-001","Iteration":2}', 2, "the key 'Iteration' reads as one the gates read"),
+        ('{"agent":"quality","epic_id":"EP-001","iter{"agent":"quality","epic_id":"EP-001","iteration":2}', 2, "not one JSON object"),
+        ('{"agent":"quality","epic_id":"ＥＰ－００１","iteration":2}', 2, "is for iteration 1 but decision_log.jsonl iteration is 2"),
+        ('{"agent":"developer","epic_id":"EP-002","iteration":5,"x":1,"x":2}', 0, ""),  # another epic's line
+    ],
+)
+def test_a_logged_iteration_that_reads_differently_to_different_readers_is_exit_2(
+    per_epic: Path, capsys: pytest.CaptureFixture[str], line: str, code: int, said: str
+) -> None:
+    with (per_epic / "consensus/decision_log.jsonl").open("a") as log:
+        log.write(line + "\n")
+    before = snapshot(per_epic)
+    got, _out, err = run(capsys, per_epic)
+    assert got == code, err
+    if code == 2:
+        assert said in err and snapshot(per_epic) == before
+
+
 @pytest.mark.parametrize("epic_id", ["ep-001", "EP\\u002d001", " Ep-001 "])
 def test_the_log_s_newest_iteration_counts_whatever_the_spelling_of_the_epic_id(
     per_epic: Path, capsys: pytest.CaptureFixture[str], epic_id: str

@@ -394,13 +394,16 @@ def test_the_backward_search_for_an_agent_s_lines_is_the_line_by_line_reading(
     log.write_text("\n".join(lines) + pick.choice(["", "\n"]))
     longest = pick.choice([len(line) for line in lines if line] + [16 << 20])  # a line exactly at the limit, longer ones
     monkeypatch.setattr(decision_log, "_LONGEST_LINE", longest)
-    holding = [line for line in decision_log.lines_from_end(log) if b"EP-001" in line and line is not decision_log.TOO_LONG]
-    assert list(decision_log._lines_with(log, b"EP-001")) == holding
-    either = [line for line in decision_log.lines_from_end(log) if (b"EP-001" in line or b"\\u" in line) and line is not decision_log.TOO_LONG]
-    assert list(decision_log._lines_with(log, b"EP-001", b"\\u")) == either
-    entries = map(decision_log.parse, decision_log.lines_from_end(log))
-    expected = [e for e in entries if e and e["agent"].strip().lower() == "quality" and e["epic_id"].lower() == "ep-001"]
-    assert list(decision_log.by_agent(log, "EP-001", "quality")) == expected
+    whole = [line for line in decision_log.lines_from_end(log) if line is not decision_log.TOO_LONG]
+    assert list(decision_log._lines_with(log, b"EP-001")) == [line for line in whole if b"EP-001" in line]
+    assert list(decision_log._lines_with(log, b"EP-001", b"\\u")) == [line for line in whole if b"EP-001" in line or b"\\u" in line]
+
+    def quality_s(entry: object) -> bool:
+        return isinstance(entry, dict) and entry["agent"].strip().lower() == "quality" and entry["epic_id"].lower() == "ep-001"
+
+    about = list(decision_log.about(log, "EP-001"))
+    assert [read for _, read in about if quality_s(read)] == [e for e in map(decision_log.parse, whole) if quality_s(e)]
+    assert [line for line, _ in about] == [line for line in whole if b"ep-001" in line.lower() or decision_log._COULD_SPELL.search(line)]
     for line in {line for line in lines if "EP-001" in line}:
         assert decision_log.contains(log, line.encode() + b"\n") is (len(line.encode()) <= longest)
         assert not decision_log.contains(log, line[1:].encode() + b"\n")  # part of a line is not a line
@@ -413,8 +416,8 @@ from agent import decision_log
 log = Path(sys.argv[1])
 line = json.dumps({"agent": "quality", "epic_id": "EP-001", "decision": "approve"})
 log.write_text((line + "\\n") * 20_000)
-found = decision_log.by_agent(log, "EP-001", "quality")
-assert next(found)["decision"] == "approve"
+found = decision_log.about(log, "EP-001")
+assert next(found)[1]["decision"] == "approve"
 os.truncate(log, 4096)
 print(len(list(found)))
 """
