@@ -403,7 +403,7 @@ def test_the_backward_search_for_an_agent_s_lines_is_the_line_by_line_reading(
 
     about = list(decision_log.about(log, "EP-001"))
     assert [read for _, read in about if quality_s(read)] == [e for e in map(decision_log.parse, whole) if quality_s(e)]
-    assert [line for line, _ in about] == [line for line in whole if b"ep-001" in line.lower() or decision_log._COULD_SPELL.search(line)]
+    assert [line for line, _ in about] == [line for line in whole if b"ep-001" in line.lower() or decision_log._ESCAPE_SPELLS.search(line)]
     for line in {line for line in lines if "EP-001" in line}:
         assert decision_log.contains(log, line.encode() + b"\n") is (len(line.encode()) <= longest)
         assert not decision_log.contains(log, line[1:].encode() + b"\n")  # part of a line is not a line
