@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -140,35 +140,41 @@ class Unclear(ValueError):
     """A line the gates cannot read as every reader would read it; the message says why."""
 
 
-def about(path: Path, epic_id: str) -> Iterator[tuple[bytes, Entry | Unclear]]:
-    """The lines that may be about ``epic_id``, newest first, each read strictly (:func:`read_strictly`: the entry, or
-    why it cannot be read): those holding the epic's id in any case, or an escape that could spell it (``_COULD_SPELL``).
-    A line naming its epic otherwise (raw look-alike characters, an em dash for a letter, or no epic at all, which the
-    protocol's lines never do) is not found: searching for an agent's name as well cost ~10 times as much on a log
-    where most lines are that agent's for other epics, and raw characters would need a look at every byte."""
-    for line in _lines_with(path, _needle(epic_id).lower(), pattern=_ESCAPE_SPELLS, fold=True):
-        try:
-            yield line, read_strictly(line)
-        except Unclear as unclear:
-            yield line, unclear
+def about(path: Path, epic_id: str) -> Iterator[bytes]:
+    """The lines that may be about ``epic_id``, newest first: those holding the epic's id in any case, or an escape
+    that could spell it (``_ESCAPE_SPELLS``). A line naming its epic otherwise (raw look-alike characters, an escape
+    outside those ranges, no epic at all, which the protocol's lines never do) is not found: searching for an agent's
+    name as well cost ~10 times as much on a log where most lines are that agent's for other epics, and raw
+    characters would need a look at every byte."""
+    yield from _lines_with(path, _needle(epic_id).lower(), pattern=_ESCAPE_SPELLS, fold=True)
 
 
-def read_strictly(line: bytes) -> Entry:
-    """``line`` as one JSON object that every reader reads alike, or :class:`Unclear`: not one JSON object (torn, two
-    on a line, not UTF-8, an integer Python refuses), a key twice (readers keep the first or the last), or a key a
-    person reads as one the gates read, spelled another way (``Decision``, ``agent ``, a Cyrillic letter)."""
+def read_strictly(line: bytes, keys: frozenset[str] = READ_KEYS) -> Entry:
+    """``line`` as one JSON object whose ``keys`` every reader reads alike, or :class:`Unclear`: not one JSON object
+    (torn, two on a line, not UTF-8, an integer Python refuses), one of ``keys`` twice at the top (readers keep the
+    first or the last), or a top-level key a person reads as one of ``keys``, spelled another way (``Decision``,
+    ``agent ``, a Cyrillic letter)."""
     # A key twice needs the pairs; a read key can be there twice only when its text is, or escaped (else: C speed).
-    twice = ESCAPE in line or any(line.count(quoted) > 1 for quoted in _QUOTED_KEYS)
+    pairs: list[list[tuple[str, Any]]] = []
+
+    def kept(found: list[tuple[str, Any]]) -> dict[str, Any]:
+        pairs.append(found)
+        return dict(found)
+
+    twice = ESCAPE in line or any(line.count(f'"{key}"'.encode()) > 1 for key in keys)
     try:
         text = line.decode("utf-8")  # UTF-8 only: json.loads would take UTF-16 bytes
-        value = json.loads(text, object_pairs_hook=_once) if twice else json.loads(text)
-    except Unclear:
-        raise
+        value = json.loads(text, object_pairs_hook=kept) if twice else json.loads(text)
     except (ValueError, RecursionError):
         raise Unclear("not one JSON object in UTF-8") from None
     if not isinstance(value, dict):
         raise Unclear("not a JSON object")
-    odd = sorted(key for key in value if key not in READ_KEYS and _reads_as_read_key(key))
+    if pairs and len(pairs[-1]) > len(value):  # the outermost object is the last one built
+        named = [key for key, _ in pairs[-1] if key in keys]
+        doubled = sorted(key for key in set(named) if named.count(key) > 1)
+        if doubled:
+            raise Unclear(f"the key {doubled[0]!r} twice")
+    odd = sorted(key for key in value if key not in keys and _reads_as(key, keys))
     if odd:
         raise Unclear(f"the key {odd[0]!r} reads as one the gates read")
     return value
@@ -180,27 +186,26 @@ def _could_spell(line: bytes) -> bool:
     return _COULD_SPELL.search(line) is not None
 
 
-_QUOTED_KEYS = tuple(f'"{key}"'.encode() for key in sorted(READ_KEYS))
-
-
-def _reads_as_read_key(key: str) -> bool:
+def _reads_as(key: str, keys: frozenset[str]) -> bool:
     if key.isascii() and key.isprintable():  # the common case, without NFKC
-        return key.strip().lower() in READ_KEYS
-    return looks_like(key, READ_KEYS)
-
-
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) < len(pairs):
-        twice = next(key for n, (key, _) in enumerate(pairs) if any(key == other for other, _ in pairs[:n]))
-        raise Unclear(f"the key {twice!r} twice")
-    return found
+        return key.strip().lower() in keys
+    return looks_like(key, keys)
 
 
 def mentions(line: bytes, *words: str) -> bool:
-    """Whether ``line`` as a person reads it (``\\uXXXX`` escapes decoded, then :func:`folded`) holds each of ``words``."""
-    text = folded(_ESCAPED.sub(lambda found: chr(int(found[1], 16)), line.decode("utf-8", "replace")))
-    return all(folded(each) in text for each in words)
+    """Whether ``line`` as a person reads it holds each of ``words`` (lower-case ASCII) as a word of its own: ``\\uXXXX``
+    escapes decoded (a surrogate pair as one character), then :func:`~agent.names.folded`, each letter of a word
+    matching itself or any non-ASCII character, as :func:`~agent.names.looks_like` reads one (a Cyrillic letter
+    for a Latin one); ``EP-001`` is not in ``EP-0010`` nor ``quality`` in ``code_quality``."""
+    decoded = _ESCAPED.sub(lambda found: chr(int(found[1], 16)), line.decode("utf-8", "replace"))
+    text = folded(decoded.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+    return all(_as_a_word(each).search(text) is not None for each in words)
+
+
+@cache
+def _as_a_word(word: str) -> re.Pattern[str]:
+    letters = "".join(f"(?:{re.escape(ch)}|[^\\x00-\\x7f])" for ch in word)
+    return re.compile(rf"(?<![a-z0-9._-]){letters}(?![a-z0-9._-])")
 
 
 def excerpt(line: bytes, limit: int = 160) -> str:
@@ -246,7 +251,7 @@ def _lines_with(path: Path, *needles: bytes, pattern: re.Pattern[bytes] | None =
                 continue
             found = [hay.rfind(needle, first, cut) for needle in needles]  # the last place of each needle in the whole lines
             matched = [match.start() for match in pattern.finditer(block, first, cut)] if pattern else []
-            while (at := max(found + matched[-1:])) >= 0:
+            while (at := max(found + matched[-1:], default=-1)) >= 0:
                 line_start, line_end = block.rfind(b"\n", max(first - 1, 0), at) + 1, block.find(b"\n", at, cut)
                 line_end = cut if line_end < 0 else line_end
                 if line_end - line_start <= _LONGEST_LINE:
@@ -287,8 +292,9 @@ def entries_from_end(path: Path, epic_id: str) -> Iterator[Entry]:
     """The entries about this epic (its id as a person reads it, :func:`~agent.names.looks_like`) or naming no epic,
     newest first, parsed only as far as the caller reads. A line holding ``"epic_id"`` is skipped unparsed when nothing
     in it could spell this epic's id: not the id in any case, nor what ``_COULD_SPELL`` finds (a line whose only
-    ``"epic_id"`` is nested, so that it names no epic at the top, is skipped too). A line that may be about the epic
-    and cannot be read alike by every reader (:func:`read_strictly`) raises :class:`Unclear`, naming it."""
+    ``"epic_id"`` is nested, so that it names no epic at the top, is skipped too). A line that may give the epic an
+    iteration and whose ``epic_id`` or ``iteration`` readers could read differently (:func:`read_strictly`) raises
+    :class:`Unclear`, naming it: one that mentions the epic, or names no epic and mentions an iteration."""
     needle, key, epic = _needle(epic_id).lower(), b'"epic_id"', folded(epic_id)
     for line in lines_from_end(path):
         if not line.strip():
@@ -296,14 +302,17 @@ def entries_from_end(path: Path, epic_id: str) -> Iterator[Entry]:
         if key in line and needle not in line.lower() and not _could_spell(line):
             continue  # names an epic, and nothing in it could spell this one
         try:
-            entry = read_strictly(line)
+            entry = read_strictly(line, _ITERATION_KEYS)
         except Unclear as unclear:
-            if key not in line or mentions(line, epic_id):
+            if mentions(line, epic) or (key not in line and b"iteration" in line.lower()):
                 raise Unclear(f"{unclear}: {excerpt(line)}") from None
             continue
         named = entry.get("epic_id")
         if named is None or looks_like(str(named), {epic}):
             yield entry
+
+
+_ITERATION_KEYS = frozenset({"epic_id", "iteration"})
 
 
 def latest_iteration(path: Path, epic_id: str) -> int | None:

@@ -91,11 +91,13 @@ def _quality_logged(inputs: Inputs) -> str | None:
     closed: a line that could be quality's word and reads differently to different readers (torn, a key twice or spelled
     another way) dissents; so does one whose agent, epic id or iteration only looks like quality's, this epic's or this
     one (a Cyrillic letter, full-width digits, ``"v1"``), unless it approves, which then approves nothing."""
-    for line, read in decision_log.about(inputs.workspace.decision_log, inputs.epic_id):
-        if isinstance(read, decision_log.Unclear):
-            if decision_log.mentions(line, "quality", inputs.epic_id):
+    for line in decision_log.about(inputs.workspace.decision_log, inputs.epic_id):
+        try:
+            read = decision_log.read_strictly(line)
+        except decision_log.Unclear as unclear:
+            if decision_log.mentions(line, "quality", word(inputs.epic_id) or ""):
                 could = f"a decision-log line that could be quality's word on {inputs.epic_id}"
-                return f"{could} reads differently to different readers ({read}): {decision_log.excerpt(line)}"
+                return f"{could} reads differently to different readers ({unclear}): {decision_log.excerpt(line)}"
             continue
         verdict = _quality_verdict(read, inputs)
         if verdict == "approves":
@@ -108,20 +110,21 @@ def _quality_logged(inputs: Inputs) -> str | None:
 
 def _quality_verdict(entry: dict[str, Any], inputs: Inputs) -> Literal["approves", "dissents"] | None:
     """What one log line says of this epic and iteration as quality's word; None when it is not that (another agent,
-    epic or iteration, or no ``decision``). A line naming no epic or iteration speaks of the current ones."""
+    epic or iteration, or no ``decision``). A line naming no epic or no iteration speaks of the current ones: it may
+    dissent, and approves nothing."""
     agent, epic, decision = entry.get("agent"), entry.get("epic_id"), entry.get("decision")
     if decision is None or not isinstance(agent, str) or not looks_like(agent, {"quality"}):
         return None
     if epic is not None and not looks_like(str(epic), {word(inputs.epic_id) or ""}):
         return None
     try:
-        iteration, readable = read_iteration(entry.get("iteration")), True
+        iteration = read_iteration(entry.get("iteration"))
     except ValueError:
-        iteration, readable = None, False
+        iteration = None  # not an iteration ("v1"): it may be this one
     if iteration not in (None, inputs.iteration):
         return None
-    exact = agent.isascii() and word(agent) == "quality" and readable  # str.lower() maps the Kelvin sign to k: ASCII only
-    exact = exact and (epic is None or (str(epic).isascii() and word(str(epic)) == word(inputs.epic_id)))
+    exact = agent.isascii() and word(agent) == "quality" and iteration is not None  # str.lower() maps the Kelvin sign to k
+    exact = exact and epic is not None and str(epic).isascii() and word(str(epic)) == word(inputs.epic_id)
     if word(decision) in _APPROVES:
         return "approves" if exact else None  # an approval that only looks like quality's approves nothing
     return "dissents"

@@ -360,3 +360,24 @@ def test_text_that_cannot_spell_an_id_or_a_name_does_not(text: str) -> None:
 
     for form in (text.encode(), json.dumps({"reason": text}).encode()):
         assert not _COULD_SPELL.search(form), form
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        (b'{"agent":"quality","epic_id":"EP-001"', True),
+        (b'{"agent":"QUALITY","epic_id":"ep-001"', True),
+        (b'{"agent":"\\u0071uality","epic_id":"EP\\u002d001"', True),  # escaped
+        ('{"agent":"qu\u0430lity","epic_id":"\uff25\uff30-001"'.encode(), True),  # a Cyrillic a, full-width letters
+        (b'{"agent":"qu\\ud835\\udc1ality","epic_id":"EP-001"', True),  # a surrogate pair: one character in place of one
+        ('{"agent":"qual\u200bity","epic_id":"EP-001"'.encode(), True),  # a zero-width space, dropped
+        (b'{"agent":"quality","epic_id":"EP-0010"', False),  # another epic
+        (b'{"agent":"quality","epic_id":"XEP-001"', False),
+        (b'{"details":{"code_quality":"ok"},"epic_id":"EP-001"', False),  # not the word quality
+        (b'{"agent":"qualities","epic_id":"EP-001"', False),
+    ],
+)
+def test_mentions_reads_words_as_a_person_does(line: bytes, found: bool) -> None:
+    from agent.decision_log import mentions
+
+    assert mentions(line, "quality", "ep-001") is found

@@ -402,8 +402,8 @@ def test_the_backward_search_for_an_agent_s_lines_is_the_line_by_line_reading(
         return isinstance(entry, dict) and entry["agent"].strip().lower() == "quality" and entry["epic_id"].lower() == "ep-001"
 
     about = list(decision_log.about(log, "EP-001"))
-    assert [read for _, read in about if quality_s(read)] == [e for e in map(decision_log.parse, whole) if quality_s(e)]
-    assert [line for line, _ in about] == [line for line in whole if b"ep-001" in line.lower() or decision_log._ESCAPE_SPELLS.search(line)]
+    assert [e for e in map(decision_log.parse, about) if quality_s(e)] == [e for e in map(decision_log.parse, whole) if quality_s(e)]
+    assert about == [line for line in whole if b"ep-001" in line.lower() or decision_log._ESCAPE_SPELLS.search(line)]
     for line in {line for line in lines if "EP-001" in line}:
         assert decision_log.contains(log, line.encode() + b"\n") is (len(line.encode()) <= longest)
         assert not decision_log.contains(log, line[1:].encode() + b"\n")  # part of a line is not a line
@@ -417,7 +417,7 @@ log = Path(sys.argv[1])
 line = json.dumps({"agent": "quality", "epic_id": "EP-001", "decision": "approve"})
 log.write_text((line + "\\n") * 20_000)
 found = decision_log.about(log, "EP-001")
-assert next(found)[1]["decision"] == "approve"
+assert json.loads(next(found))["decision"] == "approve"
 os.truncate(log, 4096)
 print(len(list(found)))
 """
