@@ -225,10 +225,9 @@ def _entries_with(path: Path, needle: bytes, other: bytes) -> Iterator[Entry]:
 
 def _lines_with(path: Path, *needles: bytes, pattern: re.Pattern[bytes] | None = None, fold: bool = False) -> Iterator[bytes]:
     """Every line holding one of ``needles`` or a match of ``pattern`` (neither spanning a newline), newest first, found
-    by a byte search backwards
-    through blocks of ``_CHUNK`` bytes (``bytes.rfind``, not a Python step per line); one longer than
-    ``_LONGEST_LINE`` is passed over, and never held whole. The file is read, not memory-mapped: other agents append
-    to it, and a mapped file cut short under the reader kills it (SIGBUS)."""
+    by a search backwards through blocks of ``_CHUNK`` bytes (``bytes.rfind`` and the pattern's own scan, not a Python
+    step per line); one longer than ``_LONGEST_LINE`` is passed over, and never held whole. The file is read, not
+    memory-mapped: other agents append to it, and a mapped file cut short under the reader kills it (SIGBUS)."""
     handle = _open(path)
     if handle is None:
         return
