@@ -314,14 +314,6 @@ def entries_from_end(path: Path, epic_id: str) -> Iterator[Entry]:
 _ITERATION_KEYS = frozenset({"epic_id", "iteration"})
 
 
-def latest_iteration(path: Path, epic_id: str) -> int | None:
-    """The iteration of the newest entry for this epic that has a usable one."""
-    for entry in entries_from_end(path, epic_id):
-        if _iteration(entry.get("iteration")) is not None:
-            return _iteration(entry.get("iteration"))
-    return None
-
-
 def append(path: Path, line: bytes) -> None:
     """Append one line in a single ``write`` on an ``O_APPEND`` descriptor, never through a link."""
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
