@@ -113,9 +113,9 @@ def _quality_verdict(entry: dict[str, Any], inputs: Inputs) -> Literal["approves
     epic or iteration, or no ``decision``). A line naming no epic or no iteration speaks of the current ones: it may
     dissent, and approves nothing."""
     agent, epic, decision = entry.get("agent"), entry.get("epic_id"), entry.get("decision")
-    if decision is None or not isinstance(agent, str) or not looks_like(agent, {"quality"}):
+    if decision is None or not _reads_as(agent, "quality"):
         return None
-    if epic is not None and not looks_like(str(epic), {word(inputs.epic_id) or ""}):
+    if epic is not None and not _reads_as(epic, word(inputs.epic_id) or ""):
         return None
     try:
         iteration = read_iteration(entry.get("iteration"))
@@ -123,11 +123,19 @@ def _quality_verdict(entry: dict[str, Any], inputs: Inputs) -> Literal["approves
         iteration = None  # not an iteration ("v1"): it may be this one
     if iteration not in (None, inputs.iteration):
         return None
-    exact = agent.isascii() and word(agent) == "quality" and iteration is not None  # str.lower() maps the Kelvin sign to k
+    exact = isinstance(agent, str) and agent.isascii() and word(agent) == "quality" and iteration is not None  # not the Kelvin k
     exact = exact and epic is not None and str(epic).isascii() and word(str(epic)) == word(inputs.epic_id)
     if word(decision) in _APPROVES:
         return "approves" if exact else None  # an approval that only looks like quality's approves nothing
     return "dissents"
+
+
+def _reads_as(value: Any, name: str) -> bool:
+    """A value a person reads as ``name``: a string that looks like it, or a list or object that holds it as a word
+    (``["quality"]``: a sloppy writer's shape, which never approves, see ``exact``)."""
+    if isinstance(value, str):
+        return looks_like(value, {name})
+    return isinstance(value, list | dict) and decision_log.mentions(json.dumps(value).encode(), name)
 
 
 GATE_FIELDS = {

@@ -1286,6 +1286,9 @@ def _q(rest: str, head: str = _R) -> str:
         ([_q('"decision":"rejected"'), '{"agent":"quality","decision":"approve","iteration":1,"note":"EP-002 approved; EP-001 not"}'], 4),
         ([_q('"decision":"rejected"'), '{"agent":"quality","epic_id":"EP-001","decision":"approve"}'], 4),  # of which iteration?
         (['{"agent":"qu\u0430lity","decision":"reject","epic_id":"EP-001","iteration":1'], 4),  # torn, and a Cyrillic a
+        (['{"agent":["quality"],"epic_id":"EP-001","iteration":1,"decision":"rejected"}'], 4),  # a sloppy writer's shapes
+        (['{"agent":{"name":"quality"},"epic_id":["EP-001"],"iteration":1,"decision":"rejected"}'], 4),
+        ([_q('"decision":"rejected"'), '{"agent":["quality"],"epic_id":"EP-001","iteration":1,"decision":"approve"}'], 4),
         ([_q('"decision":"approve"')], 0),
         (['{"timestamp":"x","agent":"quality","decision":"approve","epic_id":"EP-0010","iteration":1,"det'], 0),  # torn, EP-0010
         (['{"agent":"developer","epic_id":"EP-001","details":{"code_quality":"go'], 0),  # torn, code_quality is not quality
