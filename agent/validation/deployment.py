@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-from agent import resources
-from agent.validation import promql, tools
+from agent.validation import promql, schemas, tools
 from agent.validation.violations import Violation, as_list, declare, dig, rule
 
 A = "deployment.json"
 STAGE_ORDER = ("dev", "staging", "production")
-_SCHEMA = json.loads(resources.read("schemas", "deployment.schema.json"))
+_SCHEMA = schemas.load_file("deployment.schema.json")  # the checker's copy: read once
 
 
 def _maximum(*path: str) -> int:
